@@ -1,0 +1,3 @@
+"""Penvoice: invoicing API for freelancers and small teams."""
+
+__version__ = "0.1.0"

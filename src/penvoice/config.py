@@ -1,0 +1,105 @@
+"""One typed Settings object, read once from the environment (12-factor).
+
+Variable names follow PLATFORM.md (the seed's names) plus a few of ours with defaults.
+`Settings.from_environ` validates everything at once and raises `ConfigError` whose
+message names every bad or missing variable, so `penvoice serve` can fail fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class ConfigError(Exception):
+    """Configuration is missing or malformed; the message lists every offending variable."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db_url: SecretStr
+    kc_issuer: str
+    kc_audience: Annotated[str, Field(min_length=1)]
+    kc_api_client_secret: SecretStr | None = None
+    kc_api_client_id: Annotated[str, Field(min_length=1)] = "penvoice-api"
+    cors_origins: tuple[str, ...] = ()
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    log_level: LogLevel = "info"
+    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 1
+    db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    db_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5_000
+    readiness_check_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.5
+    shutdown_drain_seconds: Annotated[float, Field(ge=0, le=120)] = 5.0
+    shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20.0
+    token_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 10
+
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in {"postgres", "postgresql"}:
+            raise ValueError("must be a postgres:// or postgresql:// URL")
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("must name a host")
+        return value
+
+    @field_validator("kc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http(s) URL of the realm, e.g. https://auth.example/realms/x")
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin == "*":
+                raise ValueError("'*' is not allowed: list the exact origins")
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path:
+                raise ValueError(f"{origin!r} is not an origin like https://app.example")
+        return value
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Build from environment variables named like the fields, upper-cased."""
+        values = {
+            name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ
+        }
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+        if settings.db_pool_min_size > settings.db_pool_max_size:
+            raise ConfigError(
+                "invalid configuration:\n  DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE"
+            )
+        return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = str(error["loc"][0]).upper() if error["loc"] else "?"
+        reason = "is required" if error["type"] == "missing" else error["msg"]
+        lines.append(f"  {name}: {reason}")
+    return "invalid configuration:\n" + "\n".join(lines)

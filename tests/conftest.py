@@ -1,0 +1,97 @@
+"""Shared fixtures: a real PostgreSQL for every test that touches data.
+
+By default an embedded PostgreSQL 16 (pgserver's binaries) starts once per test session on
+a free loopback port. Set `PENVOICE_TEST_DATABASE_URL` to a superuser URL of any other
+server (CI's service container, a local install) to use that instead. Each test gets its
+own database, so tests may commit and run concurrently without seeing each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from penvoice.dev.postgres import EmbeddedPostgres
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+
+
+@dataclass
+class PostgresServer:
+    admin_url: str
+    embedded: EmbeddedPostgres | None
+
+    def url_for(self, database: str) -> str:
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(path=f"/{database}"))
+
+    def create_database(self, template: str | None = None) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        clause = f' TEMPLATE "{template}"' if template else ""
+        asyncio.run(_admin_execute(self.admin_url, f'CREATE DATABASE "{name}"{clause}'))
+        return name
+
+    def drop_database(self, name: str) -> None:
+        asyncio.run(_admin_execute(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin_execute(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    external = os.environ.get("PENVOICE_TEST_DATABASE_URL")
+    if external:
+        yield PostgresServer(admin_url=external, embedded=None)
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    embedded.start()
+    try:
+        yield PostgresServer(admin_url=embedded.url(), embedded=embedded)
+    finally:
+        embedded.stop(mode="immediate")
+
+
+@pytest.fixture
+def empty_database_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database (no migrations applied)."""
+    name = postgres_server.create_database()
+    yield postgres_server.url_for(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server: PostgresServer) -> str:
+    """A database with every migration applied, used as the template of test databases."""
+    from penvoice.migrate.runner import Migrator  # noqa: PLC0415
+
+    name = postgres_server.create_database()
+    asyncio.run(Migrator(postgres_server.url_for(name), MIGRATIONS_DIR).up())
+    return name
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer, migrated_template: str) -> Iterator[str]:
+    """A fresh database at the newest schema version."""
+    name = postgres_server.create_database(template=migrated_template)
+    yield postgres_server.url_for(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
