@@ -11,14 +11,20 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from penvoice.app import create_app
+from penvoice.config import Settings
+from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +47,9 @@ class PostgresServer:
         return name
 
     def drop_database(self, name: str) -> None:
-        asyncio.run(_admin_execute(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(
+            _admin_execute(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        )
 
 
 async def _admin_execute(url: str, sql: str) -> None:
@@ -77,7 +85,7 @@ def empty_database_url(postgres_server: PostgresServer) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def migrated_template(postgres_server: PostgresServer) -> str:
     """A database with every migration applied, used as the template of test databases."""
-    from penvoice.migrate.runner import Migrator  # noqa: PLC0415
+    from penvoice.migrate.runner import Migrator
 
     name = postgres_server.create_database()
     asyncio.run(Migrator(postgres_server.url_for(name), MIGRATIONS_DIR).up())
@@ -95,3 +103,33 @@ def database_url(postgres_server: PostgresServer, migrated_template: str) -> Ite
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[LocalIssuer]:
+    """A real OIDC issuer on loopback (RSA keys, discovery, JWKS, token endpoint)."""
+    with LocalIssuer() as running:
+        yield running
+
+
+def app_environ(database_url: str, issuer: LocalIssuer, **overrides: str) -> dict[str, str]:
+    """The environment `penvoice serve` would get, pointing at the test's database and issuer."""
+    environ = {
+        "DB_URL": database_url,
+        "KC_ISSUER": issuer.issuer_url,
+        "KC_AUDIENCE": "penvoice-api",
+        "CORS_ORIGINS": "https://test.penvoice.app",
+        "SHUTDOWN_DRAIN_SECONDS": "0",
+    }
+    environ.update(overrides)
+    return environ
+
+
+@asynccontextmanager
+async def running_app(environ: dict[str, str]) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The real app with its lifespan, served in-process through ASGI."""
+    app = create_app(Settings.from_environ(environ))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client

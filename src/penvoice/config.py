@@ -56,7 +56,9 @@ class Settings(BaseModel):
     def _issuer_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("must be an http(s) URL of the realm, e.g. https://auth.example/realms/x")
+            raise ValueError(
+                "must be an http(s) URL of the realm, e.g. https://auth.example/realms/x"
+            )
         if parts.query or parts.fragment:
             raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")

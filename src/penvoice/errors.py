@@ -161,8 +161,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
         exc_info=exc,
         extra={"request_id": request.scope.get("state", {}).get("request_id")},
     )
-    return problem_response(500, "internal-error", "Internal server error",
-                            "The server failed to handle this request; it has been logged.")
+    return problem_response(
+        500,
+        "internal-error",
+        "Internal server error",
+        "The server failed to handle this request; it has been logged.",
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -63,8 +63,15 @@ class EmbeddedPostgres:
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-                "--encoding=UTF8", "--locale=C", "--no-sync",
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
             )
         if self.is_running():
             return
@@ -74,8 +81,17 @@ class EmbeddedPostgres:
             "-c max_connections=200"
         )
         self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-o", options,
-            "-l", str(self.data_dir / "server.log"), "-w", "-t", "30", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-o",
+            options,
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
         )
         self._wait_accepting(timeout=15)
 
@@ -86,14 +102,32 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         result = subprocess.run(
             [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "status"],
-            capture_output=True, check=False, **self._user_kwargs(),
+            capture_output=True,
+            check=False,
+            user=self._uid,
+            group=self._gid,
         )
         return result.returncode == 0
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         result = self._run(
-            "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", database, "-c", sql,
+            "psql",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            database,
+            "-c",
+            sql,
         )
         return result.stdout.strip()
 
@@ -115,15 +149,23 @@ class EmbeddedPostgres:
                 time.sleep(0.05)
         raise RuntimeError(f"PostgreSQL did not accept connections on port {self.port}")
 
-    def _user_kwargs(self) -> dict[str, int]:
-        if self.run_as is None:
-            return {}
-        return {"user": self.run_as.pw_uid, "group": self.run_as.pw_gid}
+    @property
+    def _uid(self) -> int | None:
+        return None if self.run_as is None else self.run_as.pw_uid
+
+    @property
+    def _gid(self) -> int | None:
+        return None if self.run_as is None else self.run_as.pw_gid
 
     def _run(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.bin_dir / program), *args],
-            capture_output=True, text=True, check=False, cwd="/", **self._user_kwargs(),
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd="/",
+            user=self._uid,
+            group=self._gid,
         )
         if result.returncode != 0:
             log_file = self.data_dir / "server.log"
@@ -141,7 +183,8 @@ def _service_user() -> pwd.struct_passwd:
         useradd = shutil.which("useradd") or "/usr/sbin/useradd"
         subprocess.run(
             [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         return pwd.getpwnam(SERVICE_USER)
 
@@ -161,5 +204,9 @@ def _open_tree(root: Path) -> None:
         Path(directory).chmod(Path(directory).stat().st_mode | 0o055)
         for name in files:
             file = Path(directory) / name
-            file.chmod(file.stat().st_mode | stat.S_IROTH | stat.S_IRGRP
-                       | (stat.S_IXOTH | stat.S_IXGRP if file.stat().st_mode & stat.S_IXUSR else 0))
+            file.chmod(
+                file.stat().st_mode
+                | stat.S_IROTH
+                | stat.S_IRGRP
+                | (stat.S_IXOTH | stat.S_IXGRP if file.stat().st_mode & stat.S_IXUSR else 0)
+            )

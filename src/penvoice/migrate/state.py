@@ -8,11 +8,18 @@ transaction, the nil version is the empty table (or `-1` while a down to nil is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from penvoice.migrate.dburl import DEFAULT_TABLE
 from penvoice.migrate.errors import DatabaseError, MigrationFailedError
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # The app's readiness check reads the state through a pooled connection.
+    AnyConnection = asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]
 
 NIL_VERSION = -1
 
@@ -39,7 +46,7 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def current_schema(conn: asyncpg.Connection) -> str | None:
+async def current_schema(conn: AnyConnection) -> str | None:
     schema: str | None = await conn.fetchval("SELECT CURRENT_SCHEMA()")
     return schema
 
@@ -57,7 +64,7 @@ async def resolve_table(conn: asyncpg.Connection, name: str, schema: str | None)
     return TableRef(schema, name)
 
 
-async def read_schema_state(conn: asyncpg.Connection, table: TableRef | None = None) -> SchemaState:
+async def read_schema_state(conn: AnyConnection, table: TableRef | None = None) -> SchemaState:
     """The applied version and dirty flag; version None when the table is missing or empty."""
     if table is None:
         schema = await current_schema(conn)

@@ -1,0 +1,35 @@
+# The two commands: `make run` (the API on this machine) and `make test` (every test).
+# Needs only python3 >= 3.11; uv is bootstrapped into .tools/ when it is not on PATH.
+SHELL := /bin/bash
+UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+VENV := .venv/.synced
+
+.PHONY: run test lint format bench clean
+
+run: $(VENV)
+	.venv/bin/penvoice dev
+
+test: $(VENV)
+	.venv/bin/pytest
+
+lint: $(VENV)
+	.venv/bin/ruff format --check src tests
+	.venv/bin/ruff check src tests
+	.venv/bin/mypy
+
+format: $(VENV)
+	.venv/bin/ruff format src tests
+	.venv/bin/ruff check --fix src tests
+
+$(VENV): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache

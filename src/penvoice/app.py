@@ -1,0 +1,98 @@
+"""create_app(settings): wiring only — routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from penvoice import __version__
+from penvoice.access import AccessMiddleware
+from penvoice.auth import IssuerKeys, TokenVerifier
+from penvoice.config import Settings
+from penvoice.cors import StrictCORSMiddleware
+from penvoice.db import Database, install_database_error_handlers
+from penvoice.errors import install_error_handlers
+from penvoice.health import ReadinessChecks
+from penvoice.health import router as health_router
+from penvoice.me.router import router as me_router
+from penvoice.metrics import HttpMetrics, MetricsMiddleware, PoolCollector, RouteTemplates
+
+log = logging.getLogger("penvoice.app")
+
+REVISION = os.environ.get("PENVOICE_REVISION", "unknown")
+STARTUP_KEYS_WAIT_SECONDS = 1.0
+
+
+def create_app(settings: Settings) -> FastAPI:
+    database = Database(settings)
+    metrics = HttpMetrics(version=__version__, revision=REVISION)
+    metrics.add_collector(PoolCollector(database.pool_state))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            keys = IssuerKeys(settings.kc_issuer, http)
+            readiness = ReadinessChecks(settings, database, keys)
+            app.state.readiness = readiness
+            app.state.token_verifier = TokenVerifier(
+                keys,
+                issuer=settings.kc_issuer,
+                audience=settings.kc_audience,
+                leeway_seconds=settings.token_leeway_seconds,
+            )
+            await database.open()
+            background = [
+                asyncio.create_task(readiness.keep_keys_loaded(), name="issuer-keys"),
+                asyncio.create_task(
+                    readiness.keep_checking_client_credentials(http), name="client-credentials"
+                ),
+            ]
+            # Give the first key load a moment so a healthy start is ready at once.
+            await asyncio.wait(background[:1], timeout=STARTUP_KEYS_WAIT_SECONDS)
+            try:
+                yield
+            finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await database.close(timeout=5)
+
+    app = FastAPI(
+        title="Penvoice API",
+        version=__version__,
+        summary="Invoicing for freelancers and small teams.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.metrics = metrics
+    app.include_router(health_router)
+    app.include_router(me_router, prefix="/v1")
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        tags=["platform"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    install_error_handlers(app)
+    install_database_error_handlers(app)
+    routes = RouteTemplates(app)
+    # add_middleware wraps: the last added is outermost. Metrics stays innermost.
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
+    if settings.cors_origins:
+        app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
+    app.add_middleware(AccessMiddleware, routes=routes)
+    return app

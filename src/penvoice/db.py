@@ -1,0 +1,126 @@
+"""The connection pool and the request's transaction.
+
+The request edge owns the transaction: `Transaction` gives a handler one connection inside
+one transaction, committed when the handler returns (before the response is sent) and
+rolled back on any error. Services and repositories never commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import asyncpg
+from fastapi import Depends, FastAPI, Request
+from starlette.responses import Response
+
+from penvoice.config import Settings
+from penvoice.errors import ServiceUnavailable, problem_response
+
+log = logging.getLogger("penvoice.db")
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:  # asyncpg's classes are generic only in its type stubs
+    Connection = asyncpg.Connection
+
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.QueryCanceledError,
+    ConnectionError,
+    OSError,
+)
+RETRY_AFTER_SECONDS = "1"
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+    async def open(self) -> None:
+        """Create the pool lazily: the app starts (unready) even while the database is down."""
+        self._pool = await asyncpg.create_pool(
+            self._settings.db_url.get_secret_value(),
+            min_size=0,
+            max_size=self._settings.db_pool_max_size,
+            max_inactive_connection_lifetime=300,
+            timeout=self._settings.db_pool_timeout_seconds,
+            server_settings={
+                "application_name": "penvoice-api",
+                "statement_timeout": str(self._settings.db_statement_timeout_ms),
+            },
+        )
+
+    async def close(self, timeout: float) -> None:
+        if self._pool is None:
+            return
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout)
+        except TimeoutError:
+            log.warning("database pool did not close in %.1fs; terminating", timeout)
+            self._pool.terminate()
+
+    def pool_state(self) -> tuple[int, int, int] | None:
+        """(open connections, idle connections, max size) for the metrics."""
+        if self._pool is None:
+            return None
+        return (self._pool.get_size(), self._pool.get_idle_size(), self._pool.get_max_size())
+
+    @asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Connection]:
+        """A pooled connection; waiting for it is bounded and ends in a 503."""
+        if self._pool is None:
+            raise ServiceUnavailable("The database pool is not open.")
+        wait = timeout if timeout is not None else self._settings.db_pool_timeout_seconds
+        try:
+            conn = await self._pool.acquire(timeout=wait)
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "No database connection became free in time; retry shortly.",
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            ) from None
+        try:
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+
+def database_of(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def _transaction(request: Request) -> AsyncIterator[Connection]:
+    async with database_of(request).connection() as conn, conn.transaction():
+        yield conn
+
+
+# scope="function": the transaction ends when the handler returns, before the response
+# is sent, so a failed commit becomes an error response rather than a lost write.
+Transaction = Annotated[Connection, Depends(_transaction, scope="function")]
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        ServiceUnavailable.slug,
+        ServiceUnavailable.title,
+        "The database is not reachable right now; retry shortly.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    handler: Any = _database_unavailable
+    for error in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, handler)

@@ -1,0 +1,38 @@
+"""`GET /v1/me`: who the token says you are, and your organisations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from penvoice.auth import CurrentPrincipal
+from penvoice.db import Transaction
+from penvoice.errors import PROBLEM_MEDIA_TYPE
+from penvoice.me.schemas import Me, Membership
+from penvoice.orgs import repository
+
+router = APIRouter(tags=["me"])
+
+PROBLEM: dict[str, Any] = {"content": {PROBLEM_MEDIA_TYPE: {}}}
+
+
+@router.get(
+    "/me",
+    summary="The signed-in principal and their organisation memberships",
+    response_model=Me,
+    responses={
+        401: {"description": "Missing or invalid bearer token", **PROBLEM},
+        503: {"description": "Database unavailable", **PROBLEM},
+    },
+)
+async def get_me(principal: CurrentPrincipal, conn: Transaction) -> Me:
+    rows = await repository.memberships_of(conn, principal.subject)
+    return Me(
+        subject=principal.subject,
+        email=principal.email,
+        email_verified=principal.email_verified,
+        name=principal.name,
+        username=principal.username,
+        memberships=[Membership(org_id=r.org_id, org_name=r.org_name, role=r.role) for r in rows],
+    )

@@ -1,0 +1,68 @@
+"""`penvoice dev` (what `make run` starts) serves /v1/me with the token it prints."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from penvoice.dev.postgres import free_port
+
+
+def test_dev_run_prints_a_working_curl_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "penvoice.cli",
+            "dev",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "pg"),
+        ],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("curl ") for line in output):
+            line = process.stdout.readline()
+            assert line, "".join(output)
+            assert time.monotonic() < deadline, "".join(output)
+            output.append(line)
+        token = next(
+            match.group(1)
+            for line in output
+            if (match := re.match(r"export PENVOICE_TOKEN=(\S+)", line))
+        )
+        curl_line = next(line for line in output if line.startswith("curl "))
+        assert f"http://127.0.0.1:{port}/v1/me" in curl_line
+        response = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {token}"}
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response is not None
+        assert response.status_code == 200, response.text
+        assert response.json()["subject"] == "dev-user"
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -1,0 +1,75 @@
+"""Problem+json for errors the framework produces, CORS, request ids, headers."""
+
+import pytest
+
+from penvoice.dev.issuer import LocalIssuer
+from penvoice.errors import PROBLEM_BASE
+from penvoice.migrate.files import latest_version
+from penvoice.schema import SCHEMA_VERSION
+from tests.conftest import MIGRATIONS_DIR, app_environ, running_app
+
+pytestmark = pytest.mark.anyio
+
+
+def test_schema_version_is_the_newest_migration() -> None:
+    assert latest_version(MIGRATIONS_DIR) == SCHEMA_VERSION
+
+
+async def test_unknown_route_and_wrong_method_are_problems(
+    database_url: str, issuer: LocalIssuer
+) -> None:
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        unknown = await client.get("/v2/nothing")
+        wrong_method = await client.delete("/healthz")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json()["type"] == PROBLEM_BASE + "not-found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["type"] == PROBLEM_BASE + "method-not-allowed"
+    assert "allow" in wrong_method.headers
+
+
+async def test_request_id_is_kept_or_made_and_headers_are_safe(
+    database_url: str, issuer: LocalIssuer
+) -> None:
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        kept = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        unsafe = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert kept.headers["x-request-id"] == "abc-123"
+    assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
+    assert len(unsafe.headers["x-request-id"]) == 32
+    assert kept.headers["x-content-type-options"] == "nosniff"
+    assert "server" not in kept.headers
+
+
+async def test_cors_allows_only_configured_origins(database_url: str, issuer: LocalIssuer) -> None:
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        preflight = {
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization",
+        }
+        allowed = await client.options(
+            "/v1/me", headers={"Origin": "https://test.penvoice.app", **preflight}
+        )
+        refused = await client.options(
+            "/v1/me", headers={"Origin": "https://evil.example", **preflight}
+        )
+        simple = await client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://test.penvoice.app"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "access-control-allow-origin" not in refused.headers
+    assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_openapi_documents_every_route_with_a_summary(
+    database_url: str, issuer: LocalIssuer
+) -> None:
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        document = (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), f"{method.upper()} {path} has no summary"
