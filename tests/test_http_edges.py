@@ -1,5 +1,6 @@
 """Problem+json for errors the framework produces, CORS, request ids, headers."""
 
+import httpx
 import pytest
 
 from penvoice.dev.issuer import LocalIssuer
@@ -73,3 +74,35 @@ async def test_openapi_documents_every_route_with_a_summary(
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             assert operation.get("summary"), f"{method.upper()} {path} has no summary"
+
+
+async def test_validation_errors_name_each_field() -> None:
+    from fastapi import FastAPI
+    from pydantic import BaseModel, Field
+
+    from penvoice.errors import install_error_handlers
+
+    class Draft(BaseModel):
+        name: str = Field(min_length=1)
+        quantity: int = Field(gt=0)
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/drafts")
+    async def create(draft: Draft) -> Draft:
+        return draft
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/drafts", json={"name": "", "quantity": -1})
+        malformed = await client.post(
+            "/drafts", content=b"{not json", headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == PROBLEM_BASE + "validation-error"
+    assert {error["field"] for error in body["errors"]} == {"body.name", "body.quantity"}
+    assert malformed.status_code == 422
+    assert malformed.json()["errors"][0]["field"].startswith("body")

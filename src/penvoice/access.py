@@ -24,7 +24,7 @@ from penvoice.metrics import RouteTemplates
 access_log = logging.getLogger("penvoice.access")
 
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,6 +53,8 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # AccessMiddleware logs requests
+    for chatty in ("httpx", "httpcore"):  # one line per issuer call is noise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 class AccessMiddleware:
