@@ -44,21 +44,24 @@ class PostgresServer:
     def create_database(self, template: str | None = None) -> str:
         name = f"t_{uuid.uuid4().hex[:16]}"
         clause = f' TEMPLATE "{template}"' if template else ""
-        asyncio.run(_admin_execute(self.admin_url, f'CREATE DATABASE "{name}"{clause}'))
+        execute_sql(self.admin_url, f'CREATE DATABASE "{name}"{clause}')
         return name
 
     def drop_database(self, name: str) -> None:
-        asyncio.run(
-            _admin_execute(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        )
+        execute_sql(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _admin_execute(url: str, sql: str) -> None:
+async def _execute(url: str, sql: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def execute_sql(url: str, sql: str) -> None:
+    """Run a (multi-statement) SQL string on its own connection."""
+    asyncio.run(_execute(url, sql))
 
 
 @pytest.fixture(scope="session")

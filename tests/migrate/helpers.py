@@ -13,6 +13,7 @@ import pytest
 
 from penvoice.migrate.cli import main
 from penvoice.migrate.state import read_schema_state
+from tests.conftest import execute_sql
 
 # Versions 1, 3, 4 (a gap), a non-migration file and a directory that must be skipped.
 BASIC = {
@@ -65,17 +66,7 @@ def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     return asyncio.run(_fetch(url, sql, *args))
 
 
-async def _execute(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def execute(url: str, sql: str) -> None:
-    """Run a (multi-statement) SQL string."""
-    asyncio.run(_execute(url, sql))
+execute = execute_sql
 
 
 async def _state(url: str) -> tuple[int | None, bool]:

@@ -9,7 +9,6 @@ import pytest
 
 from penvoice import __version__
 from tests.migrate.helpers import (
-    BASIC,
     cli,
     migration_rows,
     query,
@@ -20,11 +19,6 @@ from tests.migrate.helpers import (
 )
 
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture
-def basic(tmp_path: Path) -> Path:
-    return write_migrations(tmp_path / "migrations", BASIC)
 
 
 def test_help_documents_every_deliberate_difference(capsys: Capsys) -> None:

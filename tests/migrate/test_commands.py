@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.migrate.helpers import (
-    BASIC,
     cli,
     execute,
     migration_rows,
@@ -19,11 +18,6 @@ from tests.migrate.helpers import (
 )
 
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture
-def basic(tmp_path: Path) -> Path:
-    return write_migrations(tmp_path / "migrations", BASIC)
 
 
 def test_up_applies_everything_then_reports_no_change(
