@@ -32,18 +32,42 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 
 
+APP_ROLE = "penvoice"
+APP_ROLE_PASSWORD = "penvoice-test"  # only for servers that check passwords (CI's service)
+
+
 @dataclass
 class PostgresServer:
     admin_url: str
     embedded: EmbeddedPostgres | None
 
     def url_for(self, database: str) -> str:
+        """Superuser URL: seeding and inspecting behind row-level security's back."""
         parts = urlsplit(self.admin_url)
         return urlunsplit(parts._replace(path=f"/{database}"))
 
-    def create_database(self, template: str | None = None) -> str:
+    def app_url_for(self, database: str) -> str:
+        """The API's URL: a plain role that owns the tables, as on the platform (CNPG's owner)."""
+        parts = urlsplit(self.admin_url)
+        host = parts.hostname or "127.0.0.1"
+        netloc = f"{APP_ROLE}:{APP_ROLE_PASSWORD}@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
+
+    def ensure_app_role(self) -> None:
+        execute_sql(
+            self.admin_url,
+            f"""DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                    CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS
+                        PASSWORD '{APP_ROLE_PASSWORD}';
+                END IF;
+            END $$""",
+        )
+
+    def create_database(self, template: str | None = None, owner: str | None = None) -> str:
         name = f"t_{uuid.uuid4().hex[:16]}"
         clause = f' TEMPLATE "{template}"' if template else ""
+        clause += f' OWNER "{owner}"' if owner else ""
         execute_sql(self.admin_url, f'CREATE DATABASE "{name}"{clause}')
         return name
 
@@ -88,20 +112,41 @@ def empty_database_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated_template(postgres_server: PostgresServer) -> str:
-    """A database with every migration applied, used as the template of test databases."""
+    """A database with every migration applied by the app's role, the template of test DBs."""
     from penvoice.migrate.runner import Migrator
 
-    name = postgres_server.create_database()
-    asyncio.run(Migrator(postgres_server.url_for(name), MIGRATIONS_DIR).up())
+    postgres_server.ensure_app_role()
+    name = postgres_server.create_database(owner=APP_ROLE)
+    asyncio.run(Migrator(postgres_server.app_url_for(name), MIGRATIONS_DIR).up())
     return name
 
 
+@dataclass(frozen=True)
+class TestDatabase:
+    url: str  # as the API connects: the owning role, subject to row-level security
+    admin_url: str  # superuser: seeding and inspection
+
+
 @pytest.fixture
-def database_url(postgres_server: PostgresServer, migrated_template: str) -> Iterator[str]:
+def test_database(
+    postgres_server: PostgresServer, migrated_template: str
+) -> Iterator[TestDatabase]:
     """A fresh database at the newest schema version."""
-    name = postgres_server.create_database(template=migrated_template)
-    yield postgres_server.url_for(name)
+    name = postgres_server.create_database(template=migrated_template, owner=APP_ROLE)
+    yield TestDatabase(postgres_server.app_url_for(name), postgres_server.url_for(name))
     postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def database_url(test_database: TestDatabase) -> str:
+    """The API's URL of a fresh database at the newest schema version."""
+    return test_database.url
+
+
+@pytest.fixture
+def admin_database_url(test_database: TestDatabase) -> str:
+    """Superuser URL of the same database as `database_url`."""
+    return test_database.admin_url
 
 
 @pytest.fixture
@@ -137,3 +182,30 @@ async def running_app(environ: dict[str, str]) -> AsyncIterator[tuple[FastAPI, h
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield app, client
+
+
+@dataclass
+class Api:
+    """The real app in-process, with tokens from the real local issuer."""
+
+    client: httpx.AsyncClient
+    issuer: LocalIssuer
+    app: FastAPI
+
+    def auth(self, subject: str, **claims: object) -> dict[str, str]:
+        token = self.issuer.mint_token(subject, **claims)  # type: ignore[arg-type]
+        return {"Authorization": f"Bearer {token}"}
+
+    async def create_org(self, owner: str, **body: object) -> dict[str, object]:
+        response = await self.client.post(
+            "/v1/orgs", json={"name": f"Org of {owner}", **body}, headers=self.auth(owner)
+        )
+        assert response.status_code == 201, response.text
+        org: dict[str, object] = response.json()
+        return org
+
+
+@pytest.fixture
+async def api(database_url: str, issuer: LocalIssuer) -> AsyncIterator[Api]:
+    async with running_app(app_environ(database_url, issuer)) as (app, client):
+        yield Api(client=client, issuer=issuer, app=app)

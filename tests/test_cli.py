@@ -7,6 +7,7 @@ import sys
 import asyncpg
 import pytest
 
+from penvoice.schema import SCHEMA_VERSION
 from tests.conftest import MIGRATIONS_DIR
 
 
@@ -45,10 +46,10 @@ async def test_migrate_is_golang_migrate_compatible_through_the_main_cli(
     assert up.returncode == 0, up.stderr
     version = penvoice(*base, "version")
     assert version.returncode == 0
-    assert version.stderr.strip() == "1"
+    assert version.stderr.strip() == str(SCHEMA_VERSION)
     conn = await asyncpg.connect(empty_database_url)
     row = await conn.fetchrow("SELECT version, dirty FROM schema_migrations")
     await conn.close()
     assert row is not None
-    assert (row["version"], row["dirty"]) == (1, False)
+    assert (row["version"], row["dirty"]) == (SCHEMA_VERSION, False)
     assert penvoice(*base, "down").returncode == 2  # never prompts; needs N or -all

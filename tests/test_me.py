@@ -20,10 +20,10 @@ def _b64(data: dict[str, object]) -> str:
 
 
 async def test_me_returns_the_principal_and_memberships(
-    database_url: str, issuer: LocalIssuer
+    database_url: str, admin_database_url: str, issuer: LocalIssuer
 ) -> None:
     subject = f"user-{uuid.uuid4()}"
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(admin_database_url)
     acme = await conn.fetchval("INSERT INTO organisations (name) VALUES ('Acme') RETURNING id")
     zeta = await conn.fetchval("INSERT INTO organisations (name) VALUES ('Zeta') RETURNING id")
     other = await conn.fetchval("INSERT INTO organisations (name) VALUES ('Other') RETURNING id")

@@ -75,7 +75,7 @@ async def test_app_metrics_contract(database_url: str, issuer: LocalIssuer) -> N
         assert (await client.get("/v1/orgs/123/nothing-here")).status_code == 404
         # A real handler exception: the table /v1/me reads is gone.
         conn = await asyncpg.connect(database_url)
-        await conn.execute("DROP TABLE memberships")
+        await conn.execute("DROP TABLE memberships CASCADE")
         await conn.close()
         token = issuer.mint_token("metrics-user")
         failed = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})

@@ -20,10 +20,13 @@ from penvoice.config import Settings
 from penvoice.cors import StrictCORSMiddleware
 from penvoice.db import Database, install_database_error_handlers
 from penvoice.errors import install_error_handlers
+from penvoice.events.router import router as events_router
 from penvoice.health import ReadinessChecks
 from penvoice.health import router as health_router
+from penvoice.idempotency.keys import install_replay_handler
 from penvoice.me.router import router as me_router
 from penvoice.metrics import HttpMetrics, MetricsMiddleware, PoolCollector, RouteTemplates
+from penvoice.orgs.router import router as orgs_router
 
 log = logging.getLogger("penvoice.app")
 
@@ -75,7 +78,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.database = database
     app.state.metrics = metrics
     app.include_router(health_router)
-    app.include_router(me_router, prefix="/v1")
+    for router in (me_router, orgs_router, events_router):
+        app.include_router(router, prefix="/v1")
 
     @app.get(
         "/metrics",
@@ -89,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     install_error_handlers(app)
     install_database_error_handlers(app)
+    install_replay_handler(app)
     routes = RouteTemplates(app)
     # add_middleware wraps: the last added is outermost. Metrics stays innermost.
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)

@@ -49,6 +49,12 @@ class Unauthorized(PenvoiceError):
     title = "Authentication required"
 
 
+class Forbidden(PenvoiceError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
 class NotFound(PenvoiceError):
     status = 404
     slug = "not-found"
@@ -71,6 +77,14 @@ class ValidationFailed(PenvoiceError):
     status = 422
     slug = "validation-error"
     title = "Validation failed"
+
+    @classmethod
+    def for_field(cls, field: str, message: str, kind: str = "value_error") -> ValidationFailed:
+        """One field at fault, in the same `errors` shape as request validation."""
+        return cls(
+            f"{field}: {message}.",
+            extra={"errors": [{"field": field, "message": message, "type": kind}]},
+        )
 
 
 class ServiceUnavailable(PenvoiceError):

@@ -56,8 +56,8 @@ class EmbeddedPostgres:
         if not self.port:
             self.port = free_port()
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
         """Initialise the data directory if needed, start the server, wait until it accepts."""

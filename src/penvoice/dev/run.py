@@ -26,6 +26,7 @@ from penvoice.migrate.runner import Migrator
 from penvoice.server import run
 
 DEV_DATABASE = "penvoice"
+DEV_ROLE = "penvoice"
 DEV_SUBJECT = "dev-user"
 TOKEN_LIFETIME_SECONDS = 12 * 3600
 
@@ -38,14 +39,16 @@ def default_migrations_dir() -> Path:
 
 
 async def _prepare_database(pg: EmbeddedPostgres, migrations: Path) -> str:
+    """A database owned by a plain role, as on the platform, so row-level security applies."""
     conn = await asyncpg.connect(pg.url())
     try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEV_DATABASE)
-        if not exists:
-            await conn.execute(f'CREATE DATABASE "{DEV_DATABASE}"')
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", DEV_ROLE):
+            await conn.execute(f"CREATE ROLE {DEV_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEV_DATABASE):
+            await conn.execute(f'CREATE DATABASE "{DEV_DATABASE}" OWNER {DEV_ROLE}')
     finally:
         await conn.close()
-    url = pg.url(DEV_DATABASE)
+    url = pg.url(DEV_DATABASE, user=DEV_ROLE)
     with contextlib.suppress(NoChange):  # already at the newest version
         await Migrator(url, migrations).up()
     return url

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from penvoice.auth import CurrentPrincipal
-from penvoice.db import Transaction
 from penvoice.errors import PROBLEM_MEDIA_TYPE
 from penvoice.me.schemas import Me, Membership
 from penvoice.orgs import repository
+from penvoice.tenancy.access import UserTransaction
 
 router = APIRouter(tags=["me"])
 
@@ -26,7 +26,7 @@ PROBLEM: dict[str, Any] = {"content": {PROBLEM_MEDIA_TYPE: {}}}
         503: {"description": "Database unavailable", **PROBLEM},
     },
 )
-async def get_me(principal: CurrentPrincipal, conn: Transaction) -> Me:
+async def get_me(principal: CurrentPrincipal, conn: UserTransaction) -> Me:
     rows = await repository.memberships_of(conn, principal.subject)
     return Me(
         subject=principal.subject,

@@ -1,8 +1,10 @@
-"""SQL for organisations and memberships."""
+"""SQL for organisations, members, invitations and the invoice number counter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
@@ -15,15 +17,196 @@ class MembershipRow:
     role: str
 
 
+@dataclass(frozen=True)
+class OrgRow:
+    id: UUID
+    name: str
+    address: str
+    tax_id: str
+    default_currency: str
+    payment_terms_days: int
+    invoice_prefix: str
+    next_invoice_number: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    subject: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    id: UUID
+    org_id: UUID
+    email: str
+    role: str
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+_ORG_COLUMNS = """o.id, o.name, o.address, o.tax_id, o.default_currency, o.payment_terms_days,
+    o.invoice_prefix, c.next_number AS next_invoice_number, o.version, o.created_at, o.updated_at"""
+_INVITATION_COLUMNS = """id, org_id, email, role, invited_by, created_at, expires_at,
+    accepted_at, revoked_at"""
+
+
 async def memberships_of(conn: Connection, subject: str) -> list[MembershipRow]:
     rows = await conn.fetch(
-        """
-        SELECT m.org_id, o.name AS org_name, m.role
-        FROM memberships m
-        JOIN organisations o ON o.id = m.org_id
-        WHERE m.subject = $1
-        ORDER BY o.name, m.org_id
-        """,
+        """SELECT m.org_id, o.name AS org_name, m.role
+           FROM memberships m JOIN organisations o ON o.id = m.org_id
+           WHERE m.subject = $1
+           ORDER BY o.name, m.org_id""",
         subject,
     )
     return [MembershipRow(row["org_id"], row["org_name"], row["role"]) for row in rows]
+
+
+async def insert_org(conn: Connection, org_id: UUID, values: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO organisations
+               (id, name, address, tax_id, default_currency, payment_terms_days, invoice_prefix)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        org_id,
+        values["name"],
+        values["address"],
+        values["tax_id"],
+        values["default_currency"],
+        values["payment_terms_days"],
+        values["invoice_prefix"],
+    )
+    await conn.execute("INSERT INTO invoice_number_counters (org_id) VALUES ($1)", org_id)
+
+
+async def get_org(conn: Connection, org_id: UUID, *, for_update: bool = False) -> OrgRow | None:
+    lock = "FOR UPDATE OF o, c" if for_update else ""
+    row = await conn.fetchrow(
+        f"""SELECT {_ORG_COLUMNS}
+            FROM organisations o JOIN invoice_number_counters c ON c.org_id = o.id
+            WHERE o.id = $1 {lock}""",  # noqa: S608 - fixed fragments only
+        org_id,
+    )
+    return OrgRow(**dict(row)) if row else None
+
+
+async def update_org(conn: Connection, org_id: UUID, changes: dict[str, Any]) -> None:
+    """Apply `changes` (column → value, columns from OrgUpdate) and bump the version."""
+    columns = [name for name in changes if name != "next_invoice_number"]
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+    await conn.execute(
+        f"""UPDATE organisations SET {assignments + ", " if assignments else ""}
+                version = version + 1, updated_at = now()
+            WHERE id = $1""",  # noqa: S608 - column names come from the model, not the client
+        org_id,
+        *(changes[name] for name in columns),
+    )
+    if "next_invoice_number" in changes:
+        await conn.execute(
+            "UPDATE invoice_number_counters SET next_number = $2 WHERE org_id = $1",
+            org_id,
+            changes["next_invoice_number"],
+        )
+
+
+async def insert_member(conn: Connection, org_id: UUID, subject: str, role: str) -> None:
+    await conn.execute(
+        "INSERT INTO memberships (org_id, subject, role) VALUES ($1, $2, $3)", org_id, subject, role
+    )
+
+
+async def list_members(conn: Connection, org_id: UUID) -> list[MemberRow]:
+    rows = await conn.fetch(
+        """SELECT subject, role, created_at FROM memberships
+           WHERE org_id = $1 ORDER BY created_at, subject""",
+        org_id,
+    )
+    return [MemberRow(**dict(row)) for row in rows]
+
+
+async def lock_members(conn: Connection, org_id: UUID) -> list[MemberRow]:
+    """All members, locked: role changes serialise, so the last owner cannot slip away."""
+    rows = await conn.fetch(
+        """SELECT subject, role, created_at FROM memberships
+           WHERE org_id = $1 ORDER BY subject FOR UPDATE""",
+        org_id,
+    )
+    return [MemberRow(**dict(row)) for row in rows]
+
+
+async def set_member_role(conn: Connection, org_id: UUID, subject: str, role: str) -> None:
+    await conn.execute(
+        """UPDATE memberships SET role = $3, updated_at = now()
+           WHERE org_id = $1 AND subject = $2""",
+        org_id,
+        subject,
+        role,
+    )
+
+
+async def delete_member(conn: Connection, org_id: UUID, subject: str) -> None:
+    await conn.execute(
+        "DELETE FROM memberships WHERE org_id = $1 AND subject = $2", org_id, subject
+    )
+
+
+async def insert_invitation(
+    conn: Connection, org_id: UUID, email: str, role: str, invited_by: str, expires_at: datetime
+) -> InvitationRow:
+    row = await conn.fetchrow(
+        f"""INSERT INTO invitations (org_id, email, role, invited_by, expires_at)
+            VALUES ($1, $2, $3, $4, $5) RETURNING {_INVITATION_COLUMNS}""",  # noqa: S608
+        org_id,
+        email,
+        role,
+        invited_by,
+        expires_at,
+    )
+    assert row is not None
+    return InvitationRow(**dict(row))
+
+
+async def pending_invitations(
+    conn: Connection, *, org_id: UUID | None = None, email: str | None = None
+) -> list[InvitationRow]:
+    rows = await conn.fetch(
+        f"""SELECT {_INVITATION_COLUMNS} FROM invitations
+            WHERE ($1::uuid IS NULL OR org_id = $1) AND ($2::text IS NULL OR email = $2)
+              AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+            ORDER BY created_at DESC, id""",  # noqa: S608
+        org_id,
+        email,
+    )
+    return [InvitationRow(**dict(row)) for row in rows]
+
+
+async def get_invitation(
+    conn: Connection, invitation_id: UUID, *, org_id: UUID | None = None
+) -> InvitationRow | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_INVITATION_COLUMNS} FROM invitations
+            WHERE id = $1 AND ($2::uuid IS NULL OR org_id = $2) FOR UPDATE""",  # noqa: S608
+        invitation_id,
+        org_id,
+    )
+    return InvitationRow(**dict(row)) if row else None
+
+
+async def mark_invitation(
+    conn: Connection, invitation_id: UUID, *, accepted_by: str | None = None
+) -> None:
+    """Accept (with the accepting subject) or, without one, revoke."""
+    if accepted_by is None:
+        await conn.execute("UPDATE invitations SET revoked_at = now() WHERE id = $1", invitation_id)
+    else:
+        await conn.execute(
+            "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1",
+            invitation_id,
+            accepted_by,
+        )

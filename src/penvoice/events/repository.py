@@ -1,0 +1,81 @@
+"""SQL of the event trail: every mutation appends one row in its own transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from penvoice.db import Connection
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    type: str
+    actor: str
+    subject_type: str
+    subject_id: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+async def append(
+    conn: Connection,
+    org_id: UUID,
+    type_: str,
+    actor: str,
+    subject: tuple[str, object],
+    data: dict[str, Any] | None = None,
+) -> None:
+    subject_type, subject_id = subject
+    await conn.execute(
+        """INSERT INTO events (org_id, type, actor, subject_type, subject_id, data)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        org_id,
+        type_,
+        actor,
+        subject_type,
+        str(subject_id),
+        json.dumps(data or {}, default=str),
+    )
+
+
+async def list_events(
+    conn: Connection,
+    org_id: UUID,
+    *,
+    limit: int,
+    before_id: int | None,
+    type_: str | None,
+    subject_id: str | None,
+) -> list[EventRow]:
+    rows = await conn.fetch(
+        """SELECT id, type, actor, subject_type, subject_id, data, created_at
+           FROM events
+           WHERE org_id = $1
+             AND ($2::bigint IS NULL OR id < $2)
+             AND ($3::text IS NULL OR type = $3)
+             AND ($4::text IS NULL OR subject_id = $4)
+           ORDER BY id DESC
+           LIMIT $5""",
+        org_id,
+        before_id,
+        type_,
+        subject_id,
+        limit + 1,
+    )
+    return [
+        EventRow(
+            r["id"],
+            r["type"],
+            r["actor"],
+            r["subject_type"],
+            r["subject_id"],
+            json.loads(r["data"]),
+            r["created_at"],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,109 @@
+"""`Idempotency-Key` on every POST: a retry never creates a second resource.
+
+The key is scoped to the caller (token subject). In the request's own transaction the
+dependency takes a transaction-scoped advisory lock on the key (a concurrent duplicate gets
+409 at once), then looks for a stored response: the same request fingerprint replays it
+(with `Idempotent-Replayed: true`), a different one is a 422. The handler's `respond` stores
+the response in the same transaction that creates the resource, so the two commit — or
+roll back — together, on whichever replica served it. Keys are kept 48 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from penvoice.auth import CurrentPrincipal
+from penvoice.db import Connection
+from penvoice.errors import Conflict, ValidationFailed
+from penvoice.idempotency import repository
+from penvoice.idempotency.repository import StoredResponse
+from penvoice.tenancy.access import UserTransaction
+
+RETENTION_HOURS = 48
+REPLAY_HEADER = "Idempotent-Replayed"
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Any unique string (a UUID); a retry with the same key and body replays "
+        "the first response instead of creating a second resource.",
+    ),
+]
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__("replay of a stored response")
+        self.stored = stored
+
+
+async def _replay(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    headers = {**exc.stored.headers, REPLAY_HEADER: "true"}
+    return Response(
+        exc.stored.body, exc.stored.status_code, headers=headers, media_type="application/json"
+    )
+
+
+def install_replay_handler(app: FastAPI) -> None:
+    app.add_exception_handler(IdempotentReplay, _replay)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    conn: Connection
+    subject: str
+    key: str | None
+    fingerprint: str
+
+    async def respond(
+        self, status: int, model: BaseModel, headers: dict[str, str] | None = None
+    ) -> Response:
+        """The handler's response, stored with the key in the handler's transaction."""
+        body = model.model_dump_json().encode()
+        headers = headers or {}
+        if self.key is not None:
+            stored = StoredResponse(self.fingerprint, status, body, headers)
+            await repository.store(self.conn, self.subject, self.key, stored)
+        return Response(body, status, headers=headers, media_type="application/json")
+
+
+async def _claim(
+    request: Request, principal: CurrentPrincipal, conn: UserTransaction, key: KeyHeader = None
+) -> Idempotency:
+    if key is None:
+        return Idempotency(conn, principal.subject, None, "")
+    fingerprint = _fingerprint(request.method, request.url.path, await request.body())
+    if not await repository.try_lock(conn, principal.subject, key):
+        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
+    stored = await repository.find(conn, principal.subject, key)
+    if stored is None:
+        return Idempotency(conn, principal.subject, key, fingerprint)
+    if stored.fingerprint != fingerprint:
+        raise ValidationFailed.for_field(
+            "header.Idempotency-Key",
+            "already used with a different request",
+            "idempotency_key_reused",
+        )
+    raise IdempotentReplay(stored)
+
+
+def _fingerprint(method: str, path: str, body: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+IdempotentRequest = Annotated[Idempotency, Depends(_claim)]

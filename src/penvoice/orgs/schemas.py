@@ -1,0 +1,80 @@
+"""API models of organisations, members and invitations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from penvoice.currencies import CurrencyCode
+from penvoice.fields import Email, Strict
+from penvoice.tenancy.access import Role
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Prefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9/_.-]{0,20}$", examples=["INV-"])]
+Terms = Annotated[int, Field(ge=0, le=365, description="Days from issue date to due date.")]
+
+
+class OrgCreate(Strict):
+    name: Name
+    address: Annotated[str, Field(max_length=1000)] = ""
+    tax_id: Annotated[str, Field(max_length=64)] = ""
+    default_currency: CurrencyCode = "EUR"
+    payment_terms_days: Terms = 14
+    invoice_prefix: Prefix = "INV-"
+
+
+class OrgUpdate(Strict):
+    name: Name | None = None
+    address: Annotated[str, Field(max_length=1000)] | None = None
+    tax_id: Annotated[str, Field(max_length=64)] | None = None
+    default_currency: CurrencyCode | None = None
+    payment_terms_days: Terms | None = None
+    invoice_prefix: Prefix | None = None
+    next_invoice_number: (
+        Annotated[int, Field(ge=1, le=999_999_999_999, description="May be raised, never lowered.")]
+        | None
+    ) = None
+
+
+class Org(BaseModel):
+    id: UUID
+    name: str
+    address: str
+    tax_id: str
+    default_currency: str
+    payment_terms_days: int
+    invoice_prefix: str
+    next_invoice_number: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Member(BaseModel):
+    subject: str
+    role: Role
+    created_at: datetime
+
+
+class MemberUpdate(Strict):
+    role: Role
+
+
+class InvitationCreate(Strict):
+    email: Email
+    role: Role = "member"
+
+
+class Invitation(BaseModel):
+    id: UUID
+    org_id: UUID
+    email: str
+    role: Role
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
