@@ -18,6 +18,7 @@ from penvoice.access import AccessMiddleware
 from penvoice.auth import IssuerKeys, TokenVerifier
 from penvoice.config import Settings
 from penvoice.cors import StrictCORSMiddleware
+from penvoice.customers.router import router as customers_router
 from penvoice.db import Database, install_database_error_handlers
 from penvoice.errors import install_error_handlers
 from penvoice.events.router import router as events_router
@@ -27,6 +28,7 @@ from penvoice.idempotency.keys import install_replay_handler
 from penvoice.me.router import router as me_router
 from penvoice.metrics import HttpMetrics, MetricsMiddleware, PoolCollector, RouteTemplates
 from penvoice.orgs.router import router as orgs_router
+from penvoice.taxes.router import router as taxes_router
 
 log = logging.getLogger("penvoice.app")
 
@@ -78,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.database = database
     app.state.metrics = metrics
     app.include_router(health_router)
-    for router in (me_router, orgs_router, events_router):
+    for router in (me_router, orgs_router, events_router, customers_router, taxes_router):
         app.include_router(router, prefix="/v1")
 
     @app.get(

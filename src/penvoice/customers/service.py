@@ -1,0 +1,141 @@
+"""Customer rules: unique emails, archive instead of delete once invoiced, the event trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from penvoice.concurrency import check_version
+from penvoice.customers import repository
+from penvoice.customers.repository import CustomerInvoiced, CustomerRow, EmailTaken
+from penvoice.customers.schemas import CustomerCreate, CustomerUpdate
+from penvoice.db import Connection
+from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.events import repository as events
+from penvoice.tenancy.access import OrgAccess
+
+NULLABLE = frozenset({"email", "currency"})
+
+
+def _email_taken(email: str | None) -> Conflict:
+    message = "another customer of this organisation has this email"
+    return Conflict(
+        f"Another customer already uses {email}; emails are unique per organisation.",
+        extra={"errors": [{"field": "body.email", "message": message, "type": "duplicate"}]},
+    )
+
+
+async def create_customer(conn: Connection, access: OrgAccess, body: CustomerCreate) -> CustomerRow:
+    try:
+        customer = await repository.insert_customer(conn, access.org_id, body.model_dump())
+    except EmailTaken:
+        raise _email_taken(body.email) from None
+    await events.append(
+        conn,
+        access.org_id,
+        "customer.created",
+        access.actor,
+        ("customer", customer.id),
+        {"name": customer.name, "email": customer.email},
+    )
+    return customer
+
+
+async def get_customer(conn: Connection, access: OrgAccess, customer_id: UUID) -> CustomerRow:
+    return await _customer(conn, access.org_id, customer_id)
+
+
+async def list_customers(
+    conn: Connection,
+    access: OrgAccess,
+    *,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+    archived: bool,
+    email: str | None,
+    q: str | None,
+) -> list[CustomerRow]:
+    return await repository.list_customers(
+        conn,
+        access.org_id,
+        limit=limit,
+        after=after,
+        archived=archived,
+        email=email,
+        name_contains=q,
+    )
+
+
+async def update_customer(
+    conn: Connection,
+    access: OrgAccess,
+    customer_id: UUID,
+    body: CustomerUpdate,
+    expected_version: int | None,
+) -> CustomerRow:
+    """Only real changes bump the version and make events; sending current values is a no-op."""
+    current = await _customer(conn, access.org_id, customer_id, for_update=True)
+    check_version(expected_version, current.version, "customer")
+    sent = body.model_dump(exclude_unset=True)
+    for field, value in sent.items():
+        if value is None and field not in NULLABLE:
+            raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
+    changes: dict[str, Any] = {
+        name: value for name, value in sent.items() if value != _current_value(current, name)
+    }
+    if not changes:
+        return current
+    try:
+        updated = await repository.update_customer(conn, access.org_id, customer_id, changes)
+    except EmailTaken:
+        raise _email_taken(changes.get("email")) from None
+    subject = ("customer", customer_id)
+    fields = {name: value for name, value in changes.items() if name != "archived"}
+    if fields:
+        await events.append(conn, access.org_id, "customer.updated", access.actor, subject, fields)
+    if "archived" in changes:
+        type_ = "customer.archived" if changes["archived"] else "customer.unarchived"
+        await events.append(conn, access.org_id, type_, access.actor, subject, {})
+    return updated
+
+
+async def delete_customer(
+    conn: Connection, access: OrgAccess, customer_id: UUID, expected_version: int | None
+) -> None:
+    """Only customers never invoiced; the row lock keeps a concurrent invoice from slipping in."""
+    current = await _customer(conn, access.org_id, customer_id, for_update=True)
+    check_version(expected_version, current.version, "customer")
+    invoiced = Conflict(
+        "This customer has invoices and cannot be deleted; archive it instead "
+        '(PATCH with {"archived": true}).'
+    )
+    if await repository.is_invoiced(conn, access.org_id, customer_id):
+        raise invoiced
+    try:
+        await repository.delete_customer(conn, access.org_id, customer_id)
+    except CustomerInvoiced:
+        raise invoiced from None
+    await events.append(
+        conn,
+        access.org_id,
+        "customer.deleted",
+        access.actor,
+        ("customer", customer_id),
+        {"name": current.name, "email": current.email},
+    )
+
+
+def _current_value(customer: CustomerRow, field: str) -> object:
+    if field == "archived":
+        return customer.archived_at is not None
+    return getattr(customer, field)
+
+
+async def _customer(
+    conn: Connection, org_id: UUID, customer_id: UUID, *, for_update: bool = False
+) -> CustomerRow:
+    customer = await repository.get_customer(conn, org_id, customer_id, for_update=for_update)
+    if customer is None:
+        raise NotFound("No customer with this id.")
+    return customer

@@ -1,0 +1,128 @@
+"""Tax-rate rules: frozen once a finalized invoice uses them, deletable only while unused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from penvoice.concurrency import check_version
+from penvoice.db import Connection
+from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.events import repository as events
+from penvoice.taxes import repository
+from penvoice.taxes.repository import TaxRateInUse, TaxRateRow
+from penvoice.taxes.schemas import TaxRateCreate, TaxRateUpdate
+from penvoice.tenancy.access import OrgAccess
+
+FROZEN_WHEN_USED = ("percentage", "inclusive")
+
+
+async def create_rate(conn: Connection, access: OrgAccess, body: TaxRateCreate) -> TaxRateRow:
+    rate = await repository.insert_rate(conn, access.org_id, body.model_dump())
+    await events.append(
+        conn,
+        access.org_id,
+        "tax_rate.created",
+        access.actor,
+        ("tax_rate", rate.id),
+        {
+            "display_name": rate.display_name,
+            "percentage": f"{rate.percentage:f}",
+            "inclusive": rate.inclusive,
+        },
+    )
+    return rate
+
+
+async def get_rate(conn: Connection, access: OrgAccess, rate_id: UUID) -> TaxRateRow:
+    return await _rate(conn, access.org_id, rate_id)
+
+
+async def list_rates(
+    conn: Connection,
+    access: OrgAccess,
+    *,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+    archived: bool,
+) -> list[TaxRateRow]:
+    return await repository.list_rates(
+        conn, access.org_id, limit=limit, after=after, archived=archived
+    )
+
+
+async def update_rate(
+    conn: Connection,
+    access: OrgAccess,
+    rate_id: UUID,
+    body: TaxRateUpdate,
+    expected_version: int | None,
+) -> TaxRateRow:
+    """Only real changes count: resending the current percentage of a used rate is fine."""
+    current = await _rate(conn, access.org_id, rate_id, for_update=True)
+    check_version(expected_version, current.version, "tax rate")
+    sent = body.model_dump(exclude_unset=True)
+    for field, value in sent.items():
+        if value is None:
+            raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
+    changes: dict[str, Any] = {
+        name: value for name, value in sent.items() if value != _current_value(current, name)
+    }
+    if not changes:
+        return current
+    frozen = [name for name in FROZEN_WHEN_USED if name in changes]
+    if frozen and await repository.used_by_finalized_invoice(conn, access.org_id, rate_id):
+        raise Conflict(
+            f"A finalized invoice uses this tax rate, so its {' and '.join(frozen)} cannot "
+            "change; archive it and create a new one."
+        )
+    updated = await repository.update_rate(conn, access.org_id, rate_id, changes)
+    subject = ("tax_rate", rate_id)
+    fields = {name: value for name, value in changes.items() if name != "archived"}
+    if fields:
+        await events.append(conn, access.org_id, "tax_rate.updated", access.actor, subject, fields)
+    if "archived" in changes:
+        type_ = "tax_rate.archived" if changes["archived"] else "tax_rate.unarchived"
+        await events.append(conn, access.org_id, type_, access.actor, subject, {})
+    return updated
+
+
+async def delete_rate(
+    conn: Connection, access: OrgAccess, rate_id: UUID, expected_version: int | None
+) -> None:
+    current = await _rate(conn, access.org_id, rate_id, for_update=True)
+    check_version(expected_version, current.version, "tax rate")
+    in_use = Conflict(
+        "An invoice line uses this tax rate, so it cannot be deleted; archive it instead "
+        '(PATCH with {"archived": true}).'
+    )
+    if await repository.used_by_any_line(conn, access.org_id, rate_id):
+        raise in_use
+    try:
+        await repository.delete_rate(conn, access.org_id, rate_id)
+    except TaxRateInUse:
+        raise in_use from None
+    await events.append(
+        conn,
+        access.org_id,
+        "tax_rate.deleted",
+        access.actor,
+        ("tax_rate", rate_id),
+        {"display_name": current.display_name},
+    )
+
+
+def _current_value(rate: TaxRateRow, field: str) -> object:
+    if field == "archived":
+        return rate.archived_at is not None
+    return getattr(rate, field)
+
+
+async def _rate(
+    conn: Connection, org_id: UUID, rate_id: UUID, *, for_update: bool = False
+) -> TaxRateRow:
+    rate = await repository.get_rate(conn, org_id, rate_id, for_update=for_update)
+    if rate is None:
+        raise NotFound("No tax rate with this id.")
+    return rate
