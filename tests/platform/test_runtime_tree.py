@@ -32,7 +32,6 @@ from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import free_port
 from tests.conftest import REPO_ROOT, app_environ
 from tests.platform.conftest import (
-    IMAGE_PYTHON,
     TREE_SCRIPT,
     dist_names,
     dockerfile_stages,
@@ -148,6 +147,17 @@ def test_launchers_use_the_image_interpreter_bare(runtime_tree: Path) -> None:
         "site-packages",
     ]
     assert not (runtime_tree / "site-packages" / "bin").exists()
+
+
+def test_tree_is_byte_compiled_for_a_read_only_filesystem(runtime_tree: Path) -> None:
+    """`--compile` wrote unchecked-hash .pyc files: never stat'ed, never rewritten at run time
+    (an import would have written timestamp-based ones, flags 0)."""
+    tag = "cpython-" + runtime_interpreter().version.replace(".", "")
+    pycs = sorted((runtime_tree / "site-packages").rglob(f"*.{tag}.pyc"))
+    assert len(pycs) > 100
+    for pyc in (p for p in pycs if "/penvoice/" in p.as_posix()):
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{pyc}: not an unchecked-hash pyc"
 
 
 def _wait_healthy(base: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
@@ -323,8 +333,3 @@ def test_no_test_or_dev_dependency_in_the_tree(runtime_tree: Path) -> None:
     found: dict[str, str] = json.loads(probe.stdout)
     assert sorted(found) == sorted(RUNTIME_MODULES), "dev modules importable from the tree"
     assert all(path.startswith(str(site)) for path in found.values()), found
-
-
-def test_image_python_is_the_distroless_one() -> None:
-    """The replay may fall back to this machine's Python; the image never does."""
-    assert IMAGE_PYTHON == "3.13"
