@@ -8,7 +8,9 @@
 # Stage 2 is distroless Python 3.13 (Debian 13): no shell, no package manager, uid 65532.
 
 FROM --platform=$BUILDPLATFORM python:3.13-slim-trixie AS build
-ARG TARGETPLATFORM=linux/arm64
+# No default here: a default would win over buildx's --platform (docker/buildx#510); the
+# linux/arm64 fallback (for builders that set no TARGETPLATFORM) is in the RUNs below.
+ARG TARGETPLATFORM
 ARG UV_VERSION=0.13.9
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_PYTHON_DOWNLOADS=never \
@@ -18,12 +20,12 @@ WORKDIR /src
 # The dependency layer changes only with the lock.
 COPY pyproject.toml uv.lock docker/build-runtime-tree.py ./
 RUN python build-runtime-tree.py --source /src --step deps \
-        --platform "${TARGETPLATFORM}" --python-version 3.13 --out /out/app
+        --platform "${TARGETPLATFORM:-linux/arm64}" --python-version 3.13 --out /out/app
 COPY README.md ./
 COPY src/ src/
 COPY migrations/ migrations/
 RUN python build-runtime-tree.py --source /src --step app --compile \
-        --platform "${TARGETPLATFORM}" --python-version 3.13 --out /out/app
+        --platform "${TARGETPLATFORM:-linux/arm64}" --python-version 3.13 --out /out/app
 
 FROM gcr.io/distroless/python3-debian13:nonroot
 WORKDIR /app

@@ -101,7 +101,7 @@ def runtime_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert words[:2] == ["python", TREE_SCRIPT.name], words
             argv = [interpreter.path, "-I", str(workdir / TREE_SCRIPT.name)]
             for before, word in itertools.pairwise(words[1:]):
-                if word == "${TARGETPLATFORM}":
+                if word == "${TARGETPLATFORM:-linux/arm64}":
                     argv.append(platform)
                 elif before == "--python-version":
                     argv.append(interpreter.version)
