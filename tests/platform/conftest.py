@@ -198,6 +198,9 @@ def venv_tool(name: str) -> str:
 
 
 def host_platform() -> str:
+    """This machine as a Docker platform: the image's tree can only run on Linux."""
+    if sys.platform != "linux":
+        pytest.skip(f"NOT LINUX ({sys.platform}): the image's runtime tree cannot run here")
     machine = os.uname().machine
     if machine not in HOST_PLATFORM:
         pytest.skip(f"NO WHEEL PLATFORM FOR THIS MACHINE ({machine}): runtime tree not built")
