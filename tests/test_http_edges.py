@@ -106,3 +106,20 @@ async def test_validation_errors_name_each_field() -> None:
     assert {error["field"] for error in body["errors"]} == {"body.name", "body.quantity"}
     assert malformed.status_code == 422
     assert malformed.json()["errors"][0]["field"].startswith("body")
+
+
+async def test_interactive_docs_work_offline(database_url: str, issuer: LocalIssuer) -> None:
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        page = await client.get("/docs")
+        script = await client.get("/docs/swagger-ui-bundle.js")
+        css = await client.get("/docs/swagger-ui.css")
+        missing = await client.get("/docs/../../etc/passwd")
+        other = await client.get("/docs/index.html")
+    assert page.status_code == 200
+    assert "/docs/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
+    assert css.status_code == 200
+    assert missing.status_code == 404
+    assert other.status_code == 404

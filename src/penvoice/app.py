@@ -20,14 +20,18 @@ from penvoice.config import Settings
 from penvoice.cors import StrictCORSMiddleware
 from penvoice.customers.router import router as customers_router
 from penvoice.db import Database, install_database_error_handlers
+from penvoice.docs import router as docs_router
 from penvoice.errors import install_error_handlers
 from penvoice.events.router import router as events_router
 from penvoice.health import ReadinessChecks
 from penvoice.health import router as health_router
-from penvoice.idempotency.keys import install_replay_handler
+from penvoice.idempotency.keys import install_replay_handler, purge_expired_keys
+from penvoice.invoices.router import router as invoices_router
 from penvoice.me.router import router as me_router
 from penvoice.metrics import HttpMetrics, MetricsMiddleware, PoolCollector, RouteTemplates
 from penvoice.orgs.router import router as orgs_router
+from penvoice.payments.router import router as payments_router
+from penvoice.reports.router import router as reports_router
 from penvoice.taxes.router import router as taxes_router
 
 log = logging.getLogger("penvoice.app")
@@ -59,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
                 asyncio.create_task(
                     readiness.keep_checking_client_credentials(http), name="client-credentials"
                 ),
+                asyncio.create_task(purge_expired_keys(database), name="idempotency-purge"),
             ]
             # Give the first key load a moment so a healthy start is ready at once.
             await asyncio.wait(background[:1], timeout=STARTUP_KEYS_WAIT_SECONDS)
@@ -75,12 +80,24 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Invoicing for freelancers and small teams.",
         lifespan=lifespan,
+        docs_url=None,  # served by penvoice.docs from the bundled Swagger UI
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
     app.state.metrics = metrics
     app.include_router(health_router)
-    for router in (me_router, orgs_router, events_router, customers_router, taxes_router):
+    app.include_router(docs_router)
+    for router in (
+        me_router,
+        orgs_router,
+        events_router,
+        invoices_router,
+        payments_router,
+        reports_router,
+        customers_router,
+        taxes_router,
+    ):
         app.include_router(router, prefix="/v1")
 
     @app.get(

@@ -1,20 +1,19 @@
-"""Currency codes the API accepts: ISO 4217 codes with defined minor units (from `iso4217`)."""
+"""Currency codes the API accepts: those `money.minor_digits` can invoice (ISO 4217)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import iso4217
 from pydantic import AfterValidator, Field
+
+from penvoice.money import MoneyError, minor_digits
 
 
 def _invoiceable(code: str) -> str:
     try:
-        exponent = iso4217.Currency(code).exponent
-    except ValueError:
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code") from None
-    if exponent is None:
-        raise ValueError(f"{code} has no minor unit and cannot be invoiced")
+        minor_digits(code)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
     return code
 
 

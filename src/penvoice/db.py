@@ -38,6 +38,11 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     OSError,
 )
+# What a background task or probe may meet when it asks for a connection.
+NO_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    *DATABASE_UNAVAILABLE_ERRORS,
+    ServiceUnavailable,
+)
 RETRY_AFTER_SECONDS = "1"
 
 

@@ -27,8 +27,8 @@ from penvoice.auth import (
     check_client_credentials,
 )
 from penvoice.config import Settings
-from penvoice.db import DATABASE_UNAVAILABLE_ERRORS, Database
-from penvoice.errors import PenvoiceError, ServiceUnavailable, problem_response
+from penvoice.db import NO_CONNECTION_ERRORS, Database
+from penvoice.errors import ServiceUnavailable, problem_response
 from penvoice.migrate.state import read_schema_state
 from penvoice.schema import SCHEMA_VERSION
 
@@ -38,10 +38,6 @@ KEYS_RETRY_SECONDS = 2.0
 CREDENTIALS_RECHECK_SECONDS = 60.0
 CREDENTIALS_RETRY_SECONDS = 5.0
 DISCOVERY_POLL_SECONDS = 0.2
-READINESS_DATABASE_ERRORS: tuple[type[Exception], ...] = (
-    *DATABASE_UNAVAILABLE_ERRORS,
-    PenvoiceError,
-)
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,7 @@ class ReadinessChecks:
         try:
             async with self._database.connection(timeout=timeout) as conn:
                 state = await read_schema_state(conn)
-        except READINESS_DATABASE_ERRORS as exc:
+        except NO_CONNECTION_ERRORS as exc:
             return CheckResult(False, f"unreachable ({type(exc).__name__})")
         if state.dirty:
             return CheckResult(False, f"schema version {state.version} is dirty")

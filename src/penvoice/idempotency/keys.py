@@ -10,8 +10,10 @@ roll back — together, on whichever replica served it. Keys are kept 48 hours.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -20,13 +22,15 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from penvoice.auth import CurrentPrincipal
-from penvoice.db import Connection
+from penvoice.db import NO_CONNECTION_ERRORS, Connection, Database
 from penvoice.errors import Conflict, ValidationFailed
 from penvoice.idempotency import repository
 from penvoice.idempotency.repository import StoredResponse
 from penvoice.tenancy.access import UserTransaction
 
 RETENTION_HOURS = 48
+PURGE_INTERVAL_SECONDS = 3600
+log = logging.getLogger("penvoice.idempotency")
 REPLAY_HEADER = "Idempotent-Replayed"
 
 KeyHeader = Annotated[
@@ -107,3 +111,15 @@ def _fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 IdempotentRequest = Annotated[Idempotency, Depends(_claim)]
+
+
+async def purge_expired_keys(database: Database) -> None:
+    """Background task of the app: drop keys past their retention, once an hour."""
+    while True:
+        try:
+            async with database.connection() as conn:
+                purged = await repository.purge_older_than(conn, RETENTION_HOURS)
+            log.info("purged %d expired idempotency keys", purged)
+        except NO_CONNECTION_ERRORS as exc:
+            log.warning("idempotency key purge skipped: %s", type(exc).__name__)
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)

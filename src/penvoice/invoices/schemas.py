@@ -1,0 +1,181 @@
+"""API models of invoices and their lines. Clients send inputs; the server computes money."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, StrictStr, field_validator, model_validator
+
+from penvoice.currencies import CurrencyCode
+from penvoice.fields import Strict
+from penvoice.money import BIGINT_MAX, MAX_QUANTITY, MoneyError, parse_decimal
+
+MAX_LINES = 250
+MAX_TAXES_PER_LINE = 5
+
+Status = Literal["draft", "open", "paid", "void", "uncollectible"]
+MinorAmount = Annotated[
+    int,
+    Field(
+        ge=0, le=BIGINT_MAX, strict=True, description="Integer amount in the currency's minor unit."
+    ),
+]
+DecimalText = Annotated[StrictStr, Field(max_length=40, examples=["1.5"])]
+
+
+def _decimal(text: str, *, low: Decimal, high: Decimal, low_inclusive: bool) -> Decimal:
+    try:
+        value = parse_decimal(text)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    too_low = value < low if low_inclusive else value <= low
+    if too_low or value > high:
+        bound = "at least" if low_inclusive else "greater than"
+        raise ValueError(f"must be {bound} {low} and at most {high}")
+    return value
+
+
+class DiscountInput(Strict):
+    """Either a percentage (a decimal string, 0-100) or a fixed minor amount."""
+
+    percent: DecimalText | None = None
+    amount: MinorAmount | None = None
+
+    @field_validator("percent")
+    @classmethod
+    def _percent(cls, value: str | None) -> str | None:
+        if value is not None:
+            _decimal(value, low=Decimal(0), high=Decimal(100), low_inclusive=True)
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DiscountInput:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError("give exactly one of percent or amount")
+        return self
+
+
+class LineInput(Strict):
+    description: Annotated[str, Field(min_length=1, max_length=2000)]
+    quantity: DecimalText = Field(description="Decimal string, > 0, at most 4 places.")
+    unit_amount: MinorAmount
+    discount: DiscountInput | None = None
+    tax_rate_ids: Annotated[list[UUID], Field(max_length=MAX_TAXES_PER_LINE)] = Field(
+        default_factory=list
+    )
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        _decimal(value, low=Decimal(0), high=MAX_QUANTITY, low_inclusive=False)
+        return value
+
+    @field_validator("tax_rate_ids")
+    @classmethod
+    def _distinct(cls, value: list[UUID]) -> list[UUID]:
+        if len(set(value)) != len(value):
+            raise ValueError("a tax rate may appear once per line")
+        return value
+
+
+Lines = Annotated[list[LineInput], Field(max_length=MAX_LINES)]
+
+
+class InvoiceCreate(Strict):
+    customer_id: UUID
+    currency: CurrencyCode | None = Field(
+        default=None, description="Defaults to the customer's currency, else the organisation's."
+    )
+    memo: Annotated[str, Field(max_length=5000)] = ""
+    lines: Lines = Field(default_factory=list)
+
+
+class InvoiceUpdate(Strict):
+    """Drafts only. `lines`, when given, replaces every line."""
+
+    customer_id: UUID | None = None
+    currency: CurrencyCode | None = None
+    memo: Annotated[str, Field(max_length=5000)] | None = None
+    lines: Lines | None = None
+
+
+class FinalizeRequest(Strict):
+    issue_date: date | None = Field(default=None, description="Defaults to today (UTC).")
+    due_date: date | None = Field(default=None, description="Defaults to issue date + terms.")
+
+
+class LineTax(BaseModel):
+    tax_rate_id: UUID
+    display_name: str
+    percentage: str
+    inclusive: bool
+    taxable_amount: int
+    amount: int
+
+
+class Line(BaseModel):
+    id: UUID
+    position: int
+    description: str
+    quantity: str
+    unit_amount: int
+    discount: DiscountInput | None
+    amount: int
+    discount_amount: int
+    net: int
+    tax_amount: int
+    total: int
+    taxes: list[LineTax]
+
+
+class Invoice(BaseModel):
+    id: UUID
+    customer_id: UUID
+    status: Status
+    overdue: bool
+    currency: str
+    number: str | None
+    issue_date: date | None
+    due_date: date | None
+    memo: str
+    subtotal: int
+    tax_total: int
+    total: int
+    amount_paid: int
+    amount_due: int
+    lines: list[Line]
+    org_snapshot: dict[str, Any] | None
+    customer_snapshot: dict[str, Any] | None
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    finalized_at: datetime | None
+    finalized_by: str | None
+    paid_at: datetime | None
+    voided_at: datetime | None
+    voided_by: str | None
+    uncollectible_at: datetime | None
+    uncollectible_by: str | None
+
+
+class InvoiceSummary(BaseModel):
+    """An invoice without its lines, for lists."""
+
+    id: UUID
+    customer_id: UUID
+    status: Status
+    overdue: bool
+    currency: str
+    number: str | None
+    issue_date: date | None
+    due_date: date | None
+    total: int
+    amount_paid: int
+    amount_due: int
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,306 @@
+"""Invoice rules: drafts, the lifecycle, gapless numbering and snapshots at finalization.
+
+Lifecycle (Stripe's): draft → open → paid | void | uncollectible; uncollectible → paid |
+void. Only drafts are edited or deleted. Every forbidden transition is a 409 and changes
+nothing (the request's transaction rolls back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from penvoice.concurrency import check_version
+from penvoice.customers import repository as customers
+from penvoice.db import Connection
+from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.events import repository as events
+from penvoice.invoices import repository
+from penvoice.invoices.pricing import RateInfo, price_lines
+from penvoice.invoices.repository import InvoiceRow, LineRow, Totals
+from penvoice.invoices.schemas import FinalizeRequest, InvoiceCreate, InvoiceUpdate, LineInput
+from penvoice.invoices.views import decimal_text
+from penvoice.orgs import repository as orgs
+from penvoice.taxes import repository as taxes
+from penvoice.tenancy.access import OrgAccess
+
+NUMBER_DIGITS = 6
+
+
+async def get(conn: Connection, access: OrgAccess, invoice_id: UUID) -> InvoiceRow:
+    return await _invoice(conn, access.org_id, invoice_id)
+
+
+async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate) -> InvoiceRow:
+    customer = await _billable_customer(conn, access.org_id, body.customer_id)
+    org = await orgs.get_org(conn, access.org_id)
+    assert org is not None
+    currency = body.currency or customer.currency or org.default_currency
+    rates = await _usable_rates(conn, access.org_id, body.lines)
+    lines, totals = price_lines(body.lines, rates, currency)
+    invoice_id = await repository.insert_invoice(
+        conn,
+        access.org_id,
+        customer_id=body.customer_id,
+        currency=currency,
+        memo=body.memo,
+        totals=totals,
+        actor=access.actor,
+    )
+    await repository.replace_lines(conn, access.org_id, invoice_id, lines)
+    await events.append(
+        conn,
+        access.org_id,
+        "invoice.created",
+        access.actor,
+        ("invoice", invoice_id),
+        {"total": totals.total, "currency": currency},
+    )
+    return await _invoice(conn, access.org_id, invoice_id)
+
+
+async def update_draft(
+    conn: Connection,
+    access: OrgAccess,
+    invoice_id: UUID,
+    body: InvoiceUpdate,
+    expected_version: int | None,
+) -> InvoiceRow:
+    invoice = await _editable(conn, access.org_id, invoice_id, expected_version)
+    changes = body.model_dump(exclude_unset=True, exclude={"lines"})
+    if None in changes.values():
+        field = next(name for name, value in changes.items() if value is None)
+        raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
+    if body.customer_id is not None:
+        await _billable_customer(conn, access.org_id, body.customer_id)
+    totals = Totals(
+        invoice.subtotal, invoice.tax_total, invoice.total, invoice.amount_paid, invoice.amount_due
+    )
+    if body.lines is not None:  # amounts are minor units: only new lines change the figures
+        rates = await _usable_rates(conn, access.org_id, body.lines)
+        lines, totals = price_lines(body.lines, rates, body.currency or invoice.currency)
+        await repository.replace_lines(conn, access.org_id, invoice_id, lines)
+    await repository.update_draft(conn, access.org_id, invoice_id, changes, totals)
+    await events.append(
+        conn,
+        access.org_id,
+        "invoice.updated",
+        access.actor,
+        ("invoice", invoice_id),
+        {"total": totals.total},
+    )
+    return await _invoice(conn, access.org_id, invoice_id)
+
+
+async def delete_draft(
+    conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
+) -> None:
+    await _editable(conn, access.org_id, invoice_id, expected_version)
+    await repository.delete_invoice(conn, access.org_id, invoice_id)
+    await events.append(
+        conn, access.org_id, "invoice.deleted", access.actor, ("invoice", invoice_id)
+    )
+
+
+async def finalize(
+    conn: Connection,
+    access: OrgAccess,
+    invoice_id: UUID,
+    body: FinalizeRequest,
+    expected_version: int | None,
+) -> InvoiceRow:
+    invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
+    _require_status(invoice, {"draft"}, "finalize")
+    invoice = await _reprice_with_current_rates(conn, access.org_id, invoice)
+    org = await orgs.get_org(conn, access.org_id)
+    customer = await customers.get_customer(conn, access.org_id, invoice.customer_id)
+    assert org is not None
+    assert customer is not None
+    issue_date = body.issue_date or datetime.now(UTC).date()
+    due_date = body.due_date or issue_date + timedelta(days=org.payment_terms_days)
+    if due_date < issue_date:
+        raise ValidationFailed.for_field("body.due_date", "must not be before the issue date")
+    sequence = await repository.take_next_number(conn, access.org_id)
+    number = f"{org.invoice_prefix}{sequence:0{NUMBER_DIGITS}d}"
+    paid = invoice.amount_due == 0
+    await repository.finalize(
+        conn,
+        access.org_id,
+        invoice_id,
+        sequence=sequence,
+        number=number,
+        dates=(issue_date, due_date),
+        snapshots=(_org_snapshot(org), _customer_snapshot(customer)),
+        actor=access.actor,
+        paid=paid,
+    )
+    await events.append(
+        conn,
+        access.org_id,
+        "invoice.finalized",
+        access.actor,
+        ("invoice", invoice_id),
+        {"number": number, "total": invoice.total},
+    )
+    if paid:
+        await events.append(
+            conn,
+            access.org_id,
+            "invoice.paid",
+            access.actor,
+            ("invoice", invoice_id),
+            {"number": number},
+        )
+    return await _invoice(conn, access.org_id, invoice_id)
+
+
+async def void(
+    conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
+) -> InvoiceRow:
+    invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
+    _require_status(invoice, {"open", "uncollectible"}, "void")
+    if invoice.amount_paid > 0:
+        raise Conflict("An invoice with payments cannot be voided; delete the payments first.")
+    await repository.set_status(conn, access.org_id, invoice_id, "void", access.actor)
+    await events.append(
+        conn,
+        access.org_id,
+        "invoice.voided",
+        access.actor,
+        ("invoice", invoice_id),
+        {"number": invoice.number},
+    )
+    return await _invoice(conn, access.org_id, invoice_id)
+
+
+async def mark_uncollectible(
+    conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
+) -> InvoiceRow:
+    invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
+    _require_status(invoice, {"open"}, "mark uncollectible")
+    await repository.set_status(conn, access.org_id, invoice_id, "uncollectible", access.actor)
+    await events.append(
+        conn,
+        access.org_id,
+        "invoice.marked_uncollectible",
+        access.actor,
+        ("invoice", invoice_id),
+        {"number": invoice.number},
+    )
+    return await _invoice(conn, access.org_id, invoice_id)
+
+
+def _require_status(invoice: InvoiceRow, allowed: set[str], action: str) -> None:
+    if invoice.status not in allowed:
+        raise Conflict(
+            f"Cannot {action} an invoice that is {invoice.status}.",
+            extra={"status_now": invoice.status},
+        )
+
+
+async def _invoice(conn: Connection, org_id: UUID, invoice_id: UUID) -> InvoiceRow:
+    invoice = await repository.get_invoice(conn, org_id, invoice_id)
+    if invoice is None:
+        raise NotFound("No invoice with this id.")
+    return invoice
+
+
+async def _locked(
+    conn: Connection, org_id: UUID, invoice_id: UUID, expected_version: int | None
+) -> InvoiceRow:
+    invoice = await repository.get_invoice(conn, org_id, invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFound("No invoice with this id.")
+    check_version(expected_version, invoice.version, "invoice")
+    return invoice
+
+
+async def _editable(
+    conn: Connection, org_id: UUID, invoice_id: UUID, expected_version: int | None
+) -> InvoiceRow:
+    invoice = await _locked(conn, org_id, invoice_id, expected_version)
+    if invoice.status != "draft":
+        raise Conflict(
+            f"Only drafts can be changed; this invoice is {invoice.status}.",
+            extra={"status_now": invoice.status},
+        )
+    return invoice
+
+
+async def _billable_customer(
+    conn: Connection, org_id: UUID, customer_id: UUID
+) -> customers.CustomerRow:
+    customer = await customers.get_customer(conn, org_id, customer_id)
+    if customer is None:
+        raise ValidationFailed.for_field("body.customer_id", "no such customer", "not_found")
+    if customer.archived_at is not None:
+        raise ValidationFailed.for_field("body.customer_id", "this customer is archived")
+    return customer
+
+
+async def _usable_rates(
+    conn: Connection, org_id: UUID, lines: Sequence[LineInput]
+) -> dict[UUID, RateInfo]:
+    wanted = sorted({rate_id for line in lines for rate_id in line.tax_rate_ids})
+    found = await taxes.rates_by_ids(conn, org_id, wanted)
+    for index, line in enumerate(lines):
+        for rate_id in line.tax_rate_ids:
+            rate = found.get(rate_id)
+            if rate is None:
+                raise ValidationFailed.for_field(
+                    f"body.lines.{index}.tax_rate_ids", f"no tax rate {rate_id}", "not_found"
+                )
+            if rate.archived_at is not None:
+                raise ValidationFailed.for_field(
+                    f"body.lines.{index}.tax_rate_ids", f"tax rate {rate_id} is archived"
+                )
+    return dict(found)
+
+
+async def _reprice_with_current_rates(
+    conn: Connection, org_id: UUID, invoice: InvoiceRow
+) -> InvoiceRow:
+    """A draft's line taxes were copied when it was edited; finalization prices it again
+    with the rates as they are now, share-locked so no PATCH changes one mid-finalize."""
+    stored = await repository.get_lines(conn, org_id, invoice.id)
+    if not stored:
+        raise Conflict("An invoice needs at least one line to be finalized.")
+    inputs = [_as_input(line) for line in stored]
+    wanted = sorted({tax.tax_rate_id for line in stored for tax in line.taxes})
+    rates = await taxes.rates_by_ids(conn, org_id, wanted, lock=True)
+    lines, totals = price_lines(inputs, dict(rates), invoice.currency)
+    await repository.replace_lines(conn, org_id, invoice.id, lines)
+    await repository.update_draft(conn, org_id, invoice.id, {}, totals)
+    return await _invoice(conn, org_id, invoice.id)
+
+
+def _as_input(line: LineRow) -> LineInput:
+    discount: dict[str, object] | None = None
+    if line.discount_percent is not None:
+        discount = {"percent": decimal_text(line.discount_percent)}
+    elif line.discount_fixed is not None:
+        discount = {"amount": line.discount_fixed}
+    return LineInput.model_validate(
+        {
+            "description": line.description,
+            "quantity": decimal_text(line.quantity),
+            "unit_amount": line.unit_amount,
+            "discount": discount,
+            "tax_rate_ids": [tax.tax_rate_id for tax in line.taxes],
+        }
+    )
+
+
+def _org_snapshot(org: orgs.OrgRow) -> dict[str, Any]:
+    return {"name": org.name, "address": org.address, "tax_id": org.tax_id}
+
+
+def _customer_snapshot(customer: customers.CustomerRow) -> dict[str, Any]:
+    return {
+        "name": customer.name,
+        "email": customer.email,
+        "billing_address": customer.billing_address,
+        "tax_id": customer.tax_id,
+    }

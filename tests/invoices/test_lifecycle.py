@@ -1,0 +1,168 @@
+import asyncpg
+import pytest
+
+from tests.invoices.conftest import LINE, Billing
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_server_computes_every_figure_of_the_worked_example(billing: Billing) -> None:
+    line = {
+        **LINE,
+        "discount": {"percent": "15"},
+        "tax_rate_ids": [billing.vat_inclusive, billing.levy_exclusive],
+    }
+    invoice = await billing.draft([line])
+    assert invoice["status"] == "draft"
+    assert invoice["number"] is None
+    assert invoice["currency"] == "USD"
+    [stored] = invoice["lines"]
+    assert (stored["amount"], stored["discount_amount"], stored["net"]) == (4993, 749, 4244)
+    assert stored["quantity"] == "2.5"
+    assert {t["display_name"]: t["amount"] for t in stored["taxes"]} == {"VAT": 707, "Levy": 177}
+    assert (invoice["subtotal"], invoice["tax_total"], invoice["total"]) == (4244, 884, 4421)
+    assert invoice["amount_due"] == 4421
+
+
+async def test_client_totals_are_not_accepted(billing: Billing) -> None:
+    response = await billing.post(
+        "/invoices", {"customer_id": billing.customer_id, "lines": [LINE], "total": 1}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.total"
+
+
+async def test_finalize_numbers_dates_and_snapshots(billing: Billing) -> None:
+    draft = await billing.draft()
+    done = await billing.post(f"/invoices/{draft['id']}/finalize", {"issue_date": "2026-11-01"})
+    assert done.status_code == 200, done.text
+    invoice = done.json()
+    assert invoice["status"] == "open"
+    assert invoice["number"] == "INV-000001"
+    assert (invoice["issue_date"], invoice["due_date"]) == ("2026-11-01", "2026-11-15")
+    assert invoice["customer_snapshot"]["name"] == "Ünïcode Kunde GmbH"
+    assert invoice["overdue"] is True  # open and past due today
+    second = await billing.draft()
+    later = await billing.post(f"/invoices/{second['id']}/finalize")
+    assert later.json()["number"] == "INV-000002"
+
+
+async def test_forbidden_transitions_are_409_and_change_nothing(
+    billing: Billing, admin_database_url: str
+) -> None:
+    draft = await billing.draft()
+    url = f"/invoices/{draft['id']}"
+    for action in ("void", "mark-uncollectible"):
+        refused = await billing.post(f"{url}/{action}")
+        assert refused.status_code == 409, action
+        assert refused.headers["content-type"] == "application/problem+json"
+    await billing.post(f"{url}/finalize")
+    again = await billing.post(f"{url}/finalize")
+    assert again.status_code == 409
+    edit = await billing.api.client.patch(
+        f"{billing.base}{url}", json={"memo": "x"}, headers=billing.headers()
+    )
+    assert edit.status_code == 409
+    delete = await billing.api.client.delete(f"{billing.base}{url}", headers=billing.headers())
+    assert delete.status_code == 409
+    void = await billing.post(f"{url}/void")
+    assert void.status_code == 200
+    for action in ("finalize", "void", "mark-uncollectible"):
+        assert (await billing.post(f"{url}/{action}")).status_code == 409, action
+    pay = await billing.post(
+        f"{url}/payments",
+        {"amount": 1, "currency": "USD", "paid_on": "2026-11-02", "method": "cash"},
+    )
+    assert pay.status_code == 409
+    conn = await asyncpg.connect(admin_database_url)
+    row = await conn.fetchrow(
+        "SELECT status, amount_paid, memo FROM invoices WHERE id = $1", draft["id"]
+    )
+    payments = await conn.fetchval("SELECT count(*) FROM payments")
+    await conn.close()
+    assert row is not None
+    assert (row["status"], row["amount_paid"], row["memo"], payments) == ("void", 0, "", 0)
+
+
+async def test_paying_to_zero_marks_paid_and_deleting_the_payment_reopens(
+    billing: Billing,
+) -> None:
+    draft = await billing.draft()
+    url = f"/invoices/{draft['id']}"
+    await billing.post(f"{url}/finalize")
+    total = draft["total"]
+    payment = {"currency": "USD", "paid_on": "2026-11-20", "method": "bank_transfer"}
+    too_much = await billing.post(f"{url}/payments", {**payment, "amount": total + 1})
+    assert too_much.status_code == 422
+    assert too_much.json()["errors"][0]["field"] == "body.amount"
+    wrong_currency = await billing.post(
+        f"{url}/payments", {**payment, "amount": 1, "currency": "EUR"}
+    )
+    assert wrong_currency.status_code == 422
+    assert wrong_currency.json()["errors"][0]["field"] == "body.currency"
+    first = await billing.post(f"{url}/payments", {**payment, "amount": 1000})
+    assert first.status_code == 201
+    rest = await billing.post(f"{url}/payments", {**payment, "amount": total - 1000})
+    invoice = (
+        await billing.api.client.get(f"{billing.base}{url}", headers=billing.headers())
+    ).json()
+    assert (invoice["status"], invoice["amount_due"], invoice["amount_paid"]) == ("paid", 0, total)
+    deleted = await billing.api.client.delete(
+        f"{billing.base}{url}/payments/{rest.json()['id']}", headers=billing.headers()
+    )
+    assert deleted.status_code == 204
+    invoice = (
+        await billing.api.client.get(f"{billing.base}{url}", headers=billing.headers())
+    ).json()
+    assert (invoice["status"], invoice["amount_due"]) == ("open", total - 1000)
+    void = await billing.post(f"{url}/void")
+    assert void.status_code == 409  # something is paid
+    types = [
+        e["type"]
+        for e in (
+            await billing.api.client.get(f"{billing.base}/events", headers=billing.headers())
+        ).json()["items"]
+    ]
+    assert types[:5] == [
+        "invoice.reopened",
+        "payment.deleted",
+        "invoice.paid",
+        "payment.recorded",
+        "payment.recorded",
+    ]
+
+
+async def test_stale_if_match_is_412(billing: Billing) -> None:
+    draft = await billing.draft()
+    url = f"{billing.base}/invoices/{draft['id']}"
+    first = await billing.api.client.patch(
+        url, json={"memo": "one"}, headers=billing.headers(**{"If-Match": '"1"'})
+    )
+    assert first.status_code == 200, first.text
+    stale = await billing.api.client.patch(
+        url, json={"memo": "two"}, headers=billing.headers(**{"If-Match": '"1"'})
+    )
+    assert stale.status_code == 412
+    current = await billing.api.client.get(url, headers=billing.headers())
+    assert current.json()["memo"] == "one"
+    assert current.headers["etag"] == first.headers["etag"]
+
+
+async def test_finalize_prices_drafts_with_the_rates_as_they_are_then(billing: Billing) -> None:
+    draft = await billing.draft([{**LINE, "tax_rate_ids": [billing.levy_exclusive]}])
+    assert draft["tax_total"] == 250  # 5 % of 4993, rounded half up
+    changed = await billing.api.client.patch(
+        f"{billing.base}/tax-rates/{billing.levy_exclusive}",
+        json={"percentage": "10"},
+        headers=billing.headers(),
+    )
+    assert changed.status_code == 200, changed.text  # only a draft uses it: still editable
+    final = await billing.post(f"/invoices/{draft['id']}/finalize")
+    assert final.status_code == 200
+    assert (final.json()["tax_total"], final.json()["total"]) == (499, 4993 + 499)
+    frozen = await billing.api.client.patch(
+        f"{billing.base}/tax-rates/{billing.levy_exclusive}",
+        json={"percentage": "12"},
+        headers=billing.headers(),
+    )
+    assert frozen.status_code == 409
