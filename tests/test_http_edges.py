@@ -65,15 +65,33 @@ async def test_cors_allows_only_configured_origins(database_url: str, issuer: Lo
     assert "access-control-allow-origin" not in simple.headers
 
 
-async def test_openapi_documents_every_route_with_a_summary(
+async def test_openapi_documents_every_route_completely(
     database_url: str, issuer: LocalIssuer
 ) -> None:
     async with running_app(app_environ(database_url, issuer)) as (_, client):
         document = (await client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.1")
+    platform = {"/healthz", "/readyz", "/metrics"}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            assert operation.get("summary"), f"{method.upper()} {path} has no summary"
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary"), f"{where} has no summary"
+            responses = operation["responses"]
+            success = [code for code in responses if code.startswith("2")]
+            assert success, f"{where} documents no success response"
+            if success != ["204"] and path != "/metrics":
+                content = responses[success[0]].get("content", {})
+                assert content.get("application/json", {}).get("schema"), where
+            if path in platform:
+                continue
+            assert "401" in responses, f"{where} does not document 401"
+            for code, response in responses.items():
+                if code.startswith(("4", "5")) and code != "422":
+                    assert "application/problem+json" in response["content"], (where, code)
+            if "{org_id}" in path:
+                assert "404" in responses, f"{where} does not document 404"
+            if method in {"post", "patch", "put"} or "parameters" in operation:
+                assert "422" in responses, f"{where} does not document 422"
 
 
 async def test_validation_errors_name_each_field() -> None:
