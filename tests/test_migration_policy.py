@@ -20,7 +20,9 @@ FORBIDDEN = {
     "renames": r"\bRENAME\b",
     "changes a column type": r"\bALTER\s+COLUMN\s+\w+\s+(SET\s+DATA\s+)?TYPE\b",
     "adds NOT NULL to an existing column": r"\bALTER\s+COLUMN\s+\w+\s+SET\s+NOT\s+NULL\b",
-    "adds a NOT NULL column without a default": r"\bADD\s+COLUMN\s+(?![^,;]*\bDEFAULT\b)[^,;]*\bNOT\s+NULL\b",
+    "adds a NOT NULL column without a default": (
+        r"\bADD\s+COLUMN\s+(?![^,;]*\bDEFAULT\b)[^,;]*\bNOT\s+NULL\b"
+    ),
 }
 
 
