@@ -61,6 +61,7 @@ class Database:
             timeout=self._settings.db_pool_timeout_seconds,
             server_settings={
                 "application_name": "penvoice-api",
+                "TimeZone": "UTC",  # `current_date` (overdue) agrees with the API's UTC dates
                 "statement_timeout": str(self._settings.db_statement_timeout_ms),
             },
         )

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from penvoice.errors import ValidationFailed
+from penvoice.money import BIGINT_MAX
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -48,7 +49,7 @@ def decode_cursor(cursor: str, parse: Callable[[list[str]], K]) -> K:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ValueError("not a list of strings")
         return parse(values)
-    except (ValueError, TypeError, IndexError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, IndexError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed.for_field(
             "query.cursor", "not a cursor this API issued", "cursor"
         ) from None
@@ -57,7 +58,19 @@ def decode_cursor(cursor: str, parse: Callable[[list[str]], K]) -> K:
 def created_id_key(values: list[str]) -> tuple[datetime, UUID]:
     """The (created_at, id) key most lists are ordered by, newest first."""
     created_at, item_id = values
-    return datetime.fromisoformat(created_at), UUID(item_id)
+    moment = datetime.fromisoformat(created_at)
+    if moment.tzinfo is None:
+        raise ValueError("cursor timestamps carry a time zone")
+    return moment.astimezone(UTC), UUID(item_id)  # OverflowError past year 9999
+
+
+def id_key(values: list[str]) -> int:
+    """A bigint id key (the event trail)."""
+    (value,) = values
+    number = int(value)
+    if not 1 <= number <= BIGINT_MAX:
+        raise ValueError("cursor id out of range")
+    return number
 
 
 def page_of(items: list[T], limit: int, key: Callable[[T], tuple[Any, ...]]) -> Page[T]:

@@ -292,11 +292,6 @@ async def test_the_limits_themselves_are_accepted(world: World) -> None:
     assert whole.status_code == 201, whole.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pagination.created_id_key accepts any ISO timestamp; one PostgreSQL cannot "
-    "hold (year 9999 at -05:00 is year 10000 in UTC) reaches asyncpg and answers 500",
-)
 async def test_invoice_cursor_with_a_timestamp_out_of_range_is_422(billing: Billing) -> None:
     cursor = cursor_of(["9999-12-31T23:59:59-05:00", "00000000-0000-4000-8000-000000000000"])
     response = await billing.api.client.get(
@@ -306,11 +301,6 @@ async def test_invoice_cursor_with_a_timestamp_out_of_range_is_422(billing: Bill
     assert response.json()["errors"][0]["field"] == "query.cursor"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the events cursor is parsed with int() and no range check; an id beyond "
-    "bigint reaches asyncpg ('value out of int64 range') and answers 500",
-)
 async def test_events_cursor_beyond_bigint_is_422(billing: Billing) -> None:
     response = await billing.api.client.get(
         f"{billing.base}/events",
@@ -321,12 +311,6 @@ async def test_events_cursor_beyond_bigint_is_422(billing: Billing) -> None:
     assert response.json()["errors"][0]["field"] == "query.cursor"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: invoices.service.update_draft drops `lines` from the null check, so "
-    '{"lines": null} is a 200 that changes nothing but bumps the version and records '
-    "invoice.updated",
-)
 async def test_null_lines_on_an_edit_are_refused_like_every_other_null(world: World) -> None:
     b = world.billing
     before = await world.rows()

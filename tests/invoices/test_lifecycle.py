@@ -166,3 +166,15 @@ async def test_finalize_prices_drafts_with_the_rates_as_they_are_then(billing: B
         headers=billing.headers(),
     )
     assert frozen.status_code == 409
+
+
+async def test_an_empty_edit_changes_nothing(billing: Billing) -> None:
+    draft = await billing.draft()
+    url = f"{billing.base}/invoices/{draft['id']}"
+    same = await billing.api.client.patch(url, json={}, headers=billing.headers())
+    assert same.status_code == 200
+    assert same.json()["version"] == draft["version"]
+    events = await billing.api.client.get(
+        f"{billing.base}/events", params={"subject_id": draft["id"]}, headers=billing.headers()
+    )
+    assert [e["type"] for e in events.json()["items"]] == ["invoice.created"]

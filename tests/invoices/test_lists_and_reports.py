@@ -199,11 +199,13 @@ def bucket(as_of: date, due: date) -> str:
 
 
 def expected_aging(book: list[Aged], as_of: date) -> list[dict[str, Any]]:
-    """The report, computed independently: what is still owed, by currency and lateness."""
+    """The report, computed independently: what was owed at the end of `as_of`, by currency
+    and lateness. Every payment here is dated before AS_OF; voiding happens today, after
+    AS_OF, so a void invoice still owed its total on AS_OF."""
     report: dict[str, dict[str, Any]] = {}
     for entry in book:
         owed = entry.total - entry.paid
-        if entry.ending not in {"open", "uncollectible"} or entry.issue > as_of or owed == 0:
+        if entry.ending == "draft" or entry.issue > as_of or owed == 0:
             continue
         row = report.setdefault(
             entry.currency,
@@ -270,17 +272,17 @@ async def test_ar_aging_buckets_per_currency(billing: Billing) -> None:
     assert {name: usd[name] for name in (*BUCKETS, "total", "invoice_count")} == {
         "current": 100 * (1 + 2),
         "days_1_30": 100 * (4 + 8),
-        "days_31_60": 100 * (16 + 32),
+        "days_31_60": 100 * (16 + 32 + 2048),  # the void one was owed on AS_OF
         "days_61_90": 100 * (64 - 7 + 128),
         "days_over_90": 100 * (256 + 512),
-        "total": 100 * (1 + 2 + 4 + 8 + 16 + 32 + 64 - 7 + 128 + 256 + 512),
-        "invoice_count": 10,
+        "total": 100 * (1 + 2 + 4 + 8 + 16 + 32 + 2048 + 64 - 7 + 128 + 256 + 512),
+        "invoice_count": 11,
     }
     # Another day, other buckets: everything ages, and the late-issued invoice appears.
     later = AS_OF + timedelta(days=31)
     moved = await get(billing, "/reports/ar-aging", as_of=later.isoformat())
     assert moved["currencies"] == expected_aging(book, later)
-    assert moved["currencies"][1]["invoice_count"] == 11
+    assert moved["currencies"][1]["invoice_count"] == 12
     # Before anything was issued there is nothing to collect.
     assert (await get(billing, "/reports/ar-aging", as_of="2024-01-01"))["currencies"] == []
 
@@ -340,3 +342,32 @@ async def test_events_trail_lists_every_mutation_newest_first(billing: Billing) 
         "invoice.created",
     ]
     assert (await get(billing, "/events", type="invoice.voided"))["items"] == []
+
+
+async def test_ar_aging_counts_payments_by_their_date(billing: Billing) -> None:
+    invoice = await billing.draft([plain_line(5000)], currency="USD")
+    invoice = await finalize(
+        billing, invoice, AS_OF - timedelta(days=20), AS_OF - timedelta(days=5)
+    )
+    body = {
+        "amount": 5000,
+        "currency": "USD",
+        "paid_on": (AS_OF + timedelta(days=3)).isoformat(),
+        "method": "card",
+    }
+    assert (await ok(billing, f"/invoices/{invoice['id']}/payments", body))["amount"] == 5000
+    before = await get(billing, "/reports/ar-aging", as_of=AS_OF.isoformat())
+    after = await get(billing, "/reports/ar-aging", as_of=(AS_OF + timedelta(days=3)).isoformat())
+    assert before["currencies"] == [
+        {
+            "currency": "USD",
+            "current": 0,
+            "days_1_30": 5000,
+            "days_31_60": 0,
+            "days_61_90": 0,
+            "days_over_90": 0,
+            "total": 5000,
+            "invoice_count": 1,
+        }
+    ]
+    assert after["currencies"] == []

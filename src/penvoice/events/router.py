@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query
 from penvoice.events import repository
 from penvoice.events.schemas import Event
 from penvoice.openapi import PROBLEMS
-from penvoice.pagination import DEFAULT_LIMIT, CursorParam, Limit, Page, decode_cursor, page_of
+from penvoice.pagination import (
+    DEFAULT_LIMIT,
+    CursorParam,
+    Limit,
+    Page,
+    decode_cursor,
+    id_key,
+    page_of,
+)
 from penvoice.tenancy.access import AsViewer, UserTransaction
 
 router = APIRouter(tags=["events"])
@@ -29,7 +37,7 @@ async def list_events(
     type: Annotated[str | None, Query(max_length=64, description="e.g. invoice.finalized")] = None,
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[Event]:
-    before = decode_cursor(cursor, lambda values: int(values[0])) if cursor else None
+    before = decode_cursor(cursor, id_key) if cursor else None
     rows = await repository.list_events(
         conn, access.org_id, limit=limit, before_id=before, type_=type, subject_id=subject_id
     )

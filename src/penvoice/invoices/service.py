@@ -69,10 +69,13 @@ async def update_draft(
     expected_version: int | None,
 ) -> InvoiceRow:
     invoice = await _editable(conn, access.org_id, invoice_id, expected_version)
-    changes = body.model_dump(exclude_unset=True, exclude={"lines"})
-    if None in changes.values():
-        field = next(name for name, value in changes.items() if value is None)
+    sent = body.model_dump(exclude_unset=True)
+    if None in sent.values():
+        field = next(name for name, value in sent.items() if value is None)
         raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
+    if not sent:
+        return invoice  # nothing to change: no new version, no event
+    changes = {name: value for name, value in sent.items() if name != "lines"}
     if body.customer_id is not None:
         await _billable_customer(conn, access.org_id, body.customer_id)
     totals = Totals(

@@ -22,22 +22,37 @@ class AgingRow:
 
 
 async def ar_aging(conn: Connection, org_id: UUID, as_of: date) -> list[AgingRow]:
-    """Amounts due on open and uncollectible invoices issued by `as_of`, by days past due."""
+    """What was owed at the end of `as_of`, by days past due: every invoice issued by then,
+    less the payments dated by then (deleted ones never count). Invoices paid or voided
+    later still owed money on `as_of`; drafts never did. (A payment recorded with a
+    `paid_on` after its invoice became paid is not seen before that day: a known edge.)"""
     rows = await conn.fetch(
-        """SELECT currency,
-                  coalesce(sum(amount_due) FILTER (WHERE due_date >= $2), 0) AS current,
-                  coalesce(sum(amount_due) FILTER (WHERE $2 - due_date BETWEEN 1 AND 30), 0)
-                      AS days_1_30,
-                  coalesce(sum(amount_due) FILTER (WHERE $2 - due_date BETWEEN 31 AND 60), 0)
-                      AS days_31_60,
-                  coalesce(sum(amount_due) FILTER (WHERE $2 - due_date BETWEEN 61 AND 90), 0)
-                      AS days_61_90,
-                  coalesce(sum(amount_due) FILTER (WHERE $2 - due_date > 90), 0) AS days_over_90,
-                  sum(amount_due) AS total,
+        """WITH candidates AS (
+               SELECT id, currency, due_date, total FROM invoices
+               WHERE org_id = $1 AND issue_date <= $2
+                 AND (status IN ('open', 'uncollectible')
+                      OR (status = 'paid' AND paid_at >= $2::date + 1)
+                      OR (status = 'void' AND voided_at >= $2::date + 1))
+           ),
+           paid AS (
+               SELECT p.invoice_id, sum(p.amount) AS amount
+               FROM payments p JOIN candidates c ON c.id = p.invoice_id
+               WHERE p.org_id = $1 AND p.deleted_at IS NULL AND p.paid_on <= $2
+               GROUP BY p.invoice_id
+           ),
+           owed AS (
+               SELECT c.currency, $2 - c.due_date AS late, c.total - coalesce(paid.amount, 0) AS due
+               FROM candidates c LEFT JOIN paid ON paid.invoice_id = c.id
+           )
+           SELECT currency,
+                  coalesce(sum(due) FILTER (WHERE late <= 0), 0) AS current,
+                  coalesce(sum(due) FILTER (WHERE late BETWEEN 1 AND 30), 0) AS days_1_30,
+                  coalesce(sum(due) FILTER (WHERE late BETWEEN 31 AND 60), 0) AS days_31_60,
+                  coalesce(sum(due) FILTER (WHERE late BETWEEN 61 AND 90), 0) AS days_61_90,
+                  coalesce(sum(due) FILTER (WHERE late > 90), 0) AS days_over_90,
+                  sum(due) AS total,
                   count(*) AS invoice_count
-           FROM invoices
-           WHERE org_id = $1 AND status IN ('open', 'uncollectible')
-             AND issue_date <= $2 AND amount_due > 0
+           FROM owed WHERE due > 0
            GROUP BY currency
            ORDER BY currency""",
         org_id,

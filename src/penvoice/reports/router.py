@@ -33,7 +33,7 @@ class AgingReport(BaseModel):
 
 @router.get(
     "/orgs/{org_id}/reports/ar-aging",
-    summary="Accounts-receivable aging per currency: current, 1-30, 31-60, 61-90, 90+ days",
+    summary="Accounts-receivable aging per currency as at a date: current, 1-30, 31-60, 61-90, 90+",
     response_model=AgingReport,
     responses=PROBLEMS(401, 404, 422),
 )
