@@ -42,6 +42,11 @@ class PenvoiceError(Exception):
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
 
+    def response(self) -> Response:
+        return problem_response(
+            self.status, self.slug, self.title, self.detail, headers=self.headers, extra=self.extra
+        )
+
 
 class Unauthorized(PenvoiceError):
     status = 401
@@ -142,13 +147,20 @@ _STATUS_SLUGS: dict[int, tuple[str, str]] = {
 
 async def _penvoice_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, PenvoiceError)
-    return problem_response(
-        exc.status, exc.slug, exc.title, exc.detail, headers=exc.headers, extra=exc.extra
-    )
+    return exc.response()
+
+
+# FastAPI's words when `json.loads` of a body fails with anything but a JSONDecodeError:
+# invalid UTF-8, nesting deeper than the parser's recursion limit, an integer of more digits
+# than Python converts. To a client that is malformed input like any other: a 422 on `body`.
+_BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+        message = "not readable as JSON (invalid UTF-8, nested too deeply or a number too long)"
+        return ValidationFailed.for_field("body", message, "json_invalid").response()
     slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
     if exc.status_code == 404 and detail == "Not Found":
