@@ -21,7 +21,6 @@ from penvoice.cors import StrictCORSMiddleware
 from penvoice.customers.router import router as customers_router
 from penvoice.db import Database, install_database_error_handlers
 from penvoice.docs import router as docs_router
-from penvoice.documents.router import router as documents_router
 from penvoice.errors import install_error_handlers
 from penvoice.events.router import router as events_router
 from penvoice.health import ReadinessChecks
@@ -30,6 +29,7 @@ from penvoice.idempotency.keys import install_replay_handler, purge_expired_keys
 from penvoice.invoices.router import router as invoices_router
 from penvoice.me.router import router as me_router
 from penvoice.metrics import HttpMetrics, MetricsMiddleware, PoolCollector, RouteTemplates
+from penvoice.openapi import document_validation_problems
 from penvoice.orgs.router import router as orgs_router
 from penvoice.payments.router import router as payments_router
 from penvoice.reports.router import router as reports_router
@@ -94,7 +94,6 @@ def create_app(settings: Settings) -> FastAPI:
         orgs_router,
         events_router,
         invoices_router,
-        documents_router,
         payments_router,
         reports_router,
         customers_router,
@@ -112,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    document_validation_problems(app)
     install_error_handlers(app)
     install_database_error_handlers(app)
     install_replay_handler(app)

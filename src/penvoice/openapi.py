@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from fastapi import FastAPI
 
 from penvoice.errors import PROBLEM_MEDIA_TYPE
 
@@ -48,3 +51,32 @@ def PROBLEMS(*statuses: int) -> dict[int | str, dict[str, Any]]:  # noqa: N802 -
         }
         for status in (*statuses, 503)
     }
+
+
+def document_validation_problems(app: FastAPI) -> None:
+    """Every 422 in the document is the problem+json the app really answers.
+
+    FastAPI adds its own 422 (`HTTPValidationError`, application/json) to each route with
+    parameters that does not declare one, but the error handlers answer every validation
+    failure as a problem; a client generated from the document must not expect otherwise.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if "422" in responses and PROBLEM_MEDIA_TYPE not in responses["422"].get(
+                    "content", {}
+                ):
+                    responses["422"] = PROBLEMS(422)[422]
+        schemas = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" not in json.dumps(document.get("paths", {})):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
