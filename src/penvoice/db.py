@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
 from penvoice.config import Settings
-from penvoice.errors import ServiceUnavailable, problem_response
+from penvoice.errors import ServiceUnavailable, ValidationFailed, problem_response
 
 log = logging.getLogger("penvoice.db")
 
@@ -126,7 +126,25 @@ async def _database_unavailable(_: Request, exc: Exception) -> Response:
     )
 
 
+# Text PostgreSQL cannot store (NUL) that reached a query through a path or query parameter;
+# bodies are checked before (`fields.Strict`). Bad input, so a 422, not a 500.
+UNSTORABLE_TEXT_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.UntranslatableCharacterError,
+)
+
+
+async def _unstorable_text(_: Request, exc: Exception) -> Response:
+    log.info("input refused by the database: %s", type(exc).__name__)
+    return ValidationFailed(
+        "Invalid input: a value holds a character that cannot be stored (NUL, U+0000).",
+        extra={"errors": [{"field": "request", "message": "contains NUL", "type": "value_error"}]},
+    ).response()
+
+
 def install_database_error_handlers(app: FastAPI) -> None:
     handler: Any = _database_unavailable
     for error in DATABASE_UNAVAILABLE_ERRORS:
         app.add_exception_handler(error, handler)
+    for error in UNSTORABLE_TEXT_ERRORS:
+        app.add_exception_handler(error, _unstorable_text)
