@@ -21,6 +21,7 @@ from penvoice.cors import StrictCORSMiddleware
 from penvoice.customers.router import router as customers_router
 from penvoice.db import Database, install_database_error_handlers
 from penvoice.docs import router as docs_router
+from penvoice.documents.router import router as documents_router
 from penvoice.errors import install_error_handlers
 from penvoice.events.router import router as events_router
 from penvoice.health import ReadinessChecks
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         orgs_router,
         events_router,
         invoices_router,
+        documents_router,
         payments_router,
         reports_router,
         customers_router,
