@@ -28,6 +28,7 @@ from penvoice.health import ReadinessChecks
 from penvoice.health import router as health_router
 from penvoice.idempotency.keys import install_replay_handler, purge_expired_keys
 from penvoice.invoices.router import router as invoices_router
+from penvoice.limits import RequestLimitsMiddleware
 from penvoice.me.router import router as me_router
 from penvoice.metrics import HttpMetrics, MetricsMiddleware, PoolCollector, RouteTemplates
 from penvoice.openapi import document_validation_problems
@@ -118,7 +119,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_database_error_handlers(app)
     install_replay_handler(app)
     routes = RouteTemplates(app)
-    # add_middleware wraps: the last added is outermost. Metrics stays innermost.
+    # add_middleware wraps: the last added is outermost. The request limits are innermost,
+    # so metrics and the access log count their refusals; metrics sit directly around them.
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
     if settings.cors_origins:
         app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from penvoice.config import Settings
 from penvoice.health import ReadinessChecks
+from penvoice.limits import bounded_httptools_protocol
 
 log = logging.getLogger("penvoice.server")
 
@@ -77,5 +78,6 @@ def run(app: FastAPI, settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
         timeout_keep_alive=95,  # longer than the proxy's idle timeout (Traefik: 90 s)
         lifespan="on",
+        http=bounded_httptools_protocol(settings.max_header_bytes),
     )
     DrainingServer(config, app, settings.shutdown_drain_seconds).run()
