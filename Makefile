@@ -19,6 +19,13 @@ lint: $(VENV)
 	.venv/bin/ruff check src tests
 	.venv/bin/mypy
 
+# Benchmarks (issue 7): seeds .local/bench once (--reuse keeps it), serves, drives wrk and a
+# fixed-rate load generator, writes bench/results/<time>.json. Never part of `make test`.
+BENCH_ARGS ?= --reuse
+bench: $(VENV)
+	@command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	.venv/bin/python -m bench $(BENCH_ARGS)
+
 format: $(VENV)
 	.venv/bin/ruff format src tests
 	.venv/bin/ruff check --fix src tests
