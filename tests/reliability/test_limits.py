@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -22,8 +21,8 @@ import pytest
 from penvoice.config import Settings
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.invoices.schemas import MAX_LINES, MAX_TAXES_PER_LINE
-from tests.conftest import PostgresServer, app_environ, running_app
-from tests.reliability.server import ServerProcess, serve
+from tests.conftest import app_environ, running_app
+from tests.reliability.server import ServerProcess, parse, raw_exchange
 
 pytestmark = pytest.mark.anyio
 
@@ -239,43 +238,7 @@ async def test_bad_bytes_and_nul_in_paths_and_queries_are_4xx_problems(
     assert await row_counts(admin_database_url) == before
 
 
-# --- the real server --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def limits_server(
-    postgres_server: PostgresServer, migrated_template: str, issuer: LocalIssuer
-) -> Iterator[ServerProcess]:
-    name = postgres_server.create_database(template=migrated_template, owner="penvoice")
-    environ = app_environ(postgres_server.app_url_for(name), issuer, MAX_BODY_BYTES="65536")
-    try:
-        with serve(environ) as server:
-            yield server
-        assert not server.error_lines(), "\n".join(server.error_lines())
-    finally:
-        postgres_server.drop_database(name)
-
-
-def raw_exchange(server: ServerProcess, request: bytes, timeout: float = 5) -> bytes:
-    """Send raw bytes, return what the server answers until it closes (or a reset)."""
-    port = int(server.base_url.rsplit(":", 1)[1])
-    received = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        try:
-            sock.sendall(request)
-            while chunk := sock.recv(65536):
-                received += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-    return received
-
-
-def parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return status, headers, body
+# --- the real server (MAX_BODY_BYTES=65536, see conftest.py) ------------------------------
 
 
 def healthy(server: ServerProcess) -> bool:
@@ -293,9 +256,9 @@ GET = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 @pytest.mark.slow
 def test_request_heads_are_bounded_at_the_real_server(
-    limits_server: ServerProcess, issuer: LocalIssuer
+    shared_server: ServerProcess, issuer: LocalIssuer
 ) -> None:
-    server = limits_server
+    server = shared_server
     # A maximal bearer token (8 KiB) plus ordinary headers is well inside the bound.
     big_token = issuer.mint_token("x", extra_claims={"pad": "x" * 5500})
     assert 7000 < len(big_token) <= 8192
@@ -327,9 +290,9 @@ def test_request_heads_are_bounded_at_the_real_server(
 
 @pytest.mark.slow
 def test_bodies_and_bad_bytes_at_the_real_server(
-    limits_server: ServerProcess, issuer: LocalIssuer
+    shared_server: ServerProcess, issuer: LocalIssuer
 ) -> None:
-    server = limits_server
+    server = shared_server
     token = issuer.mint_token("real-limits").encode()
     auth = b"Authorization: Bearer " + token + b"\r\n"
     post = b"POST /v1/orgs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
