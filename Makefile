@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv/.synced
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench soak clean
 
 run: $(VENV)
 	.venv/bin/penvoice dev
@@ -25,6 +25,15 @@ BENCH_ARGS ?= --reuse
 bench: $(VENV)
 	@command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	.venv/bin/python -m bench $(BENCH_ARGS)
+
+# Soak and long fuzzing (issue 8, docs/reliability.md): a real server under SOAK_SECONDS of
+# mixed traffic (report in .local/soak/report.json), then schemathesis and the tenancy
+# property with many more examples. Never part of `make test`. A short run: SOAK_SECONDS=120.
+SOAK_SECONDS ?= 600
+soak: $(VENV)
+	SOAK_SECONDS=$(SOAK_SECONDS) .venv/bin/pytest -p no:cacheprovider -s tests/reliability/soak.py
+	PENVOICE_FUZZ_EXAMPLES=30 PENVOICE_ISOLATION_EXAMPLES=300 .venv/bin/pytest \
+		-p no:cacheprovider -s tests/reliability/test_fuzz.py tests/reliability/test_tenancy_property.py
 
 format: $(VENV)
 	.venv/bin/ruff format src tests
