@@ -139,6 +139,10 @@ class IssuerKeys:
     def token_endpoint(self) -> str | None:
         return self._token_endpoint
 
+    def cached(self, kid: str) -> SigningKey | None:
+        """The key now cached under `kid`, without ever fetching."""
+        return self._keys.get(kid)
+
     async def refresh(self) -> None:
         """Fetch discovery and JWKS now; `IssuerUnavailable` says why it failed."""
         async with self._lock:
@@ -204,18 +208,64 @@ class IssuerKeys:
         return document
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token that passed every check: what its next use must still satisfy."""
+
+    key: SigningKey  # the very key object it was verified with
+    kid: str
+    exp: int
+    iat: int
+    nbf: int | None
+    principal: Principal
+
+
 class TokenVerifier:
-    """Keycloak access token → `Principal`, or `InvalidToken`."""
+    """Keycloak access token → `Principal`, or `InvalidToken`.
+
+    A client sends the same token with every request until it expires, and checking it
+    (parsing plus an RSA signature) is most of a small request's CPU. Tokens that passed
+    are remembered (at most `VERIFIED_CACHE_SIZE`); a remembered token is accepted again
+    only while its signing key is still the cached key object and its time claims still
+    pass with the leeway — anything else goes through the full check, so every answer,
+    including every refusal, is the one the full check gives.
+    """
+
+    VERIFIED_CACHE_SIZE = 4096
 
     def __init__(
         self, keys: IssuerKeys, *, issuer: str, audience: str, leeway_seconds: int
     ) -> None:
         self.keys, self.issuer, self.audience = keys, issuer, audience
         self.leeway_seconds = leeway_seconds
+        self._verified: dict[str, _Verified] = {}
 
     async def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("The token is too large.")
+        known = self._verified.pop(token, None)
+        if known is not None and self._still_valid(known):
+            self._verified[token] = known  # now the most recently used
+            return known.principal
+        principal, verified = await self._verify(token)
+        if verified is not None:
+            if len(self._verified) >= self.VERIFIED_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = verified
+        return principal
+
+    def _still_valid(self, known: _Verified) -> bool:
+        """PyJWT's own time checks (exp, iat, nbf with the leeway) and the same key."""
+        now = time.time()
+        leeway = self.leeway_seconds
+        return (
+            self.keys.cached(known.kid) is known.key
+            and known.exp > now - leeway
+            and known.iat <= now + leeway
+            and (known.nbf is None or known.nbf <= now + leeway)
+        )
+
+    async def _verify(self, token: str) -> tuple[Principal, _Verified | None]:
         if not token.isascii() or token.count(".") != 2:
             raise InvalidToken("The token is not a signed JWT.")
         try:
@@ -245,7 +295,20 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             log.debug("token rejected: %s", type(exc).__name__)
             raise InvalidToken(_describe(exc)) from None
-        return _principal(claims, self.issuer)
+        principal = _principal(claims, self.issuer)
+        try:  # PyJWT accepted them, so they are numbers; anything odd is simply not cached
+            nbf = claims.get("nbf")
+            verified = _Verified(
+                key,
+                kid,
+                int(claims["exp"]),
+                int(claims["iat"]),
+                None if nbf is None else int(nbf),
+                principal,
+            )
+        except (KeyError, TypeError, ValueError, OverflowError):
+            verified = None
+        return principal, verified
 
 
 _DESCRIPTIONS: list[tuple[type[jwt.PyJWTError], str]] = [
