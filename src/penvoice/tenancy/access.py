@@ -54,10 +54,9 @@ def _require(minimum: Role) -> Callable[..., Awaitable[OrgAccess]]:
     async def org_access(
         org_id: OrgID, principal: CurrentPrincipal, conn: UserTransaction
     ) -> OrgAccess:
-        role = await repository.role_in(conn, org_id, principal.subject)
+        role = await repository.enter_org_as_member(conn, org_id, principal.subject)
         if role is None:
             raise NotFound("No organisation with this id.")
-        await repository.enter_org(conn, org_id)
         access = OrgAccess(org_id=org_id, principal=principal, role=role)  # type: ignore[arg-type]
         if not access.at_least(minimum):
             raise Forbidden(f"This needs the {minimum} role or higher; you are {role}.")
