@@ -88,6 +88,7 @@ class HttpMetrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         Gauge(
             "penvoice_build_info",
             "Build of the running penvoice-api; always 1.",
@@ -96,9 +97,15 @@ class HttpMetrics:
         ).labels(version=version, revision=revision).set(1)
 
     def observe(self, method: str, route: str, code: int, seconds: float) -> None:
-        labels = (method, route, str(code))
-        self.requests.labels(*labels).inc()
-        self.duration.labels(*labels).observe(seconds)
+        # `labels()` looks the child up under a lock on every call; the children of a label
+        # set never change, so each is looked up once (as many as the series themselves).
+        children = self._children.get((method, route, code))
+        if children is None:
+            labels = (method, route, str(code))
+            children = (self.requests.labels(*labels), self.duration.labels(*labels))
+            self._children[(method, route, code)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
