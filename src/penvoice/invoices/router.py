@@ -21,7 +21,7 @@ from penvoice.invoices.schemas import (
     InvoiceUpdate,
     Status,
 )
-from penvoice.invoices.views import invoice_view, summary_view
+from penvoice.invoices.views import invoice_view, summary_from_columns
 from penvoice.openapi import PROBLEMS
 from penvoice.pagination import (
     DEFAULT_LIMIT,
@@ -83,9 +83,9 @@ async def list_invoices(
 ) -> Page[InvoiceSummary]:
     after = decode_cursor(cursor, created_id_key) if cursor else None
     filters = InvoiceFilters(status, customer_id, overdue, issue_date_from, issue_date_to, number)
-    rows = await repository.list_invoices(conn, access.org_id, filters, limit=limit, after=after)
+    rows = await repository.list_summaries(conn, access.org_id, filters, limit=limit, after=after)
     return page_of(
-        [summary_view(row) for row in rows],
+        [summary_from_columns(row) for row in rows],
         limit,
         key=lambda item: (item.created_at.isoformat(), item.id),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.invoices.schemas import DiscountInput, Invoice, InvoiceSummary, Line, LineTax
@@ -47,6 +48,11 @@ def line_view(line: LineRow) -> Line:
 
 def invoice_view(invoice: InvoiceRow, lines: list[LineRow]) -> Invoice:
     return Invoice(**invoice.__dict__, lines=[line_view(line) for line in lines])
+
+
+def summary_from_columns(columns: dict[str, Any]) -> InvoiceSummary:
+    """A list item from `repository.list_summaries` (its columns are the model's fields)."""
+    return InvoiceSummary(**columns)
 
 
 def summary_view(invoice: InvoiceRow) -> InvoiceSummary:
