@@ -312,7 +312,7 @@ SEED_QUERY = (
 
 
 def test_analysis_template_is_the_seeds() -> None:
-    template = the("AnalysisTemplate")
+    template = the("AnalysisTemplate", "penvoice-success-rate")
     assert template["metadata"]["name"] == "penvoice-success-rate"
     (metric,) = template["spec"]["metrics"]
     assert metric["interval"] == "30s"
