@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv/.synced
 
-.PHONY: run test lint format bench soak clean
+.PHONY: run test lint format bench soak canary-lab clean
 
 run: $(VENV)
 	.venv/bin/penvoice dev
@@ -34,6 +34,13 @@ soak: $(VENV)
 	SOAK_SECONDS=$(SOAK_SECONDS) .venv/bin/pytest -p no:cacheprovider -s tests/reliability/soak.py
 	PENVOICE_FUZZ_EXAMPLES=30 PENVOICE_ISOLATION_EXAMPLES=300 .venv/bin/pytest \
 		-p no:cacheprovider -s tests/reliability/test_fuzz.py tests/reliability/test_tenancy_property.py
+
+# The canary lab (issue 5, docs/canary-lab.md): a real Prometheus scraping real pods, the
+# Rollout's steps and the AnalysisTemplates as committed; every scenario, reports in
+# out/canary-lab/<scenario>/. CANARY_LAB_ARGS="--real-time" runs without time compression.
+CANARY_LAB_ARGS ?=
+canary-lab: $(VENV)
+	.venv/bin/python -m tools.canary_lab --out out/canary-lab $(CANARY_LAB_ARGS)
 
 format: $(VENV)
 	.venv/bin/ruff format src tests
