@@ -100,7 +100,7 @@ async def http(anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
 def make_verifier(
     issuer: LocalIssuer, http: httpx.AsyncClient, *, leeway: int = 10, interval: float = 60.0
 ) -> TokenVerifier:
-    keys = IssuerKeys(issuer.issuer_url, http, min_refresh_interval=interval, timeout=1.0)
+    keys = IssuerKeys(issuer.issuer_url, http, min_refresh_interval=interval, timeout=5.0)
     return TokenVerifier(keys, issuer=issuer.issuer_url, audience=AUDIENCE, leeway_seconds=leeway)
 
 
