@@ -61,7 +61,9 @@ def test_the_rollout_change_passes_the_canarys_hash_to_the_templates_argument() 
 def test_the_variant_keeps_the_seeds_threshold_and_limits_and_scopes_every_selector() -> None:
     (seed,) = read_template(SEED_TEMPLATE_FILE).metrics
     (variant,) = read_template(SCOPED_TEMPLATE_FILE).metrics
-    assert str(variant.success_condition) == str(seed.success_condition) == "result[0] >= 0.95"
+    assert str(seed.success_condition) == "result[0] >= 0.95"
+    # The same threshold; an empty result (no user request on the canary yet) passes.
+    assert str(variant.success_condition) == "len(result) == 0 || result[0] >= 0.95"
     assert variant.failure_limit == seed.failure_limit == 2
     assert variant.address == seed.address
     assert variant.count is None  # background analysis, like the seed's
@@ -74,9 +76,10 @@ def test_the_variant_keeps_the_seeds_threshold_and_limits_and_scopes_every_selec
     for selector in selectors:
         assert f'{label}="{{{{args.canary-hash}}}}"' in selector
         assert 'namespace="penvoice"' in selector
-        assert 'route!="/readyz"' in selector
+        assert 'route=~"/v1/.+"' in selector  # user requests only
     numerator, denominator = selectors
     assert numerator == denominator + ',code!~"5.."'
+    assert "or vector(0)" in variant.query  # all failed: 0, not an empty (passing) result
 
 
 def test_the_lab_reads_the_rollout_as_committed() -> None:
