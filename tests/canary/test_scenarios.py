@@ -52,7 +52,7 @@ def test_a_good_release_promotes_through_every_step_with_no_failed_read(lab: Lab
     assert all(s is not None and s < 500 for s in canary + user_requests(outcome, "stable"))
 
 
-def test_a_release_failing_one_request_in_four_is_aborted_before_100_percent(lab: Lab) -> None:
+def test_a_release_failing_one_request_in_three_is_aborted_before_100_percent(lab: Lab) -> None:
     outcome, report = lab("bad-release")
 
     verdict = outcome.verdict

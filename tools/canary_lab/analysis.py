@@ -222,6 +222,7 @@ class AnalysisRun:
         self.finished_at: float | None = None
         self.completed = asyncio.Event()
         self._terminating = False
+        self._querying = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -266,13 +267,21 @@ class AnalysisRun:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.clock.wall(max(0.0, cluster_seconds)))
 
+    @property
+    def querying(self) -> bool:
+        """A read is on its way to Prometheus."""
+        return self._querying > 0
+
     async def _measure(self, result: MetricResult) -> Measurement:
         started = self.clock.now()
         weight = self.weight()
+        self._querying += 1
         try:
             answer = await self.prometheus.query(result.lab_query)
         except QueryError as exc:
             return Measurement(started, self.clock.now(), ERROR, "", None, str(exc), weight)
+        finally:
+            self._querying -= 1
         try:
             phase = evaluate(result.metric, answer.value)
             message = ""

@@ -1,9 +1,9 @@
 """`python -m tools.canary_lab.fault`: `penvoice serve` with a bug that answers 500.
 
 A "bad release" for the canary lab: the real app from `create_app`, served by the real
-`penvoice.server.run`, with one extra ASGI middleware that turns every Nth `/v1/...`
-response into a `500` (`CANARY_LAB_FAULT_EVERY=N`; the probes and `/metrics` are left
-alone, as a bug in a handler would leave them).
+`penvoice.server.run`, with one extra ASGI middleware that turns one `/v1/...` response in
+N into a `500` — the first, then every Nth after it (`CANARY_LAB_FAULT_EVERY=N`); the probes
+and `/metrics` are left alone, as a bug in a handler would leave them.
 
 Where the fault sits matters. Wrapping the app from outside (`Fault(create_app(...))`)
 would hide the 500s from the app's own `MetricsMiddleware` — the client would see them,
@@ -54,7 +54,7 @@ class FailEveryNth:
             await self.app(scope, receive, send)
             return
         self.seen += 1
-        if self.seen % self.every:
+        if (self.seen - 1) % self.every:  # the 1st, the (N+1)th, …: exactly 1 in N from the start
             await self.app(scope, receive, send)
             return
 

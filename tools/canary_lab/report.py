@@ -17,7 +17,7 @@ from tools.canary_lab.scenarios import SCOPED, SCOPED_RATE, SEED
 
 GATE_NAMES = {
     SEED: "seed: namespace-wide rate (analysistemplate.yaml)",
-    SCOPED: "variant: canary's lifetime ratio (analysistemplate-canary.yaml)",
+    SCOPED: "variant: canary's user requests, lifetime (analysistemplate-canary.yaml)",
     SCOPED_RATE: "what-if: seed query + canary hash only",
 }
 GATE_COLOURS = {SEED: "#1f5fa8", SCOPED: "#d9822b", SCOPED_RATE: "#8e8e8e"}
@@ -307,11 +307,11 @@ def _draw_gates(top: Any, report: dict[str, Any]) -> None:
         for metric in run["metrics"]:
             for m in metric["measurements"]:
                 value = _number(_first(m["value"]))
-                if m["phase"] == ERROR or math.isnan(value):
-                    top.plot(m["t"], floor + 0.008, "v", color=colour, markersize=7)
+                face = {SUCCESSFUL: "white", FAILED: "#c0392b"}.get(m["phase"], "#7f8c8d")
+                if math.isnan(value):  # `[]` or `[NaN]`: drawn on the bottom edge
+                    top.plot(m["t"], floor + 0.008, "v", color=colour, markerfacecolor=face)
                     continue
-                marker = {"Successful": "o", "Failed": "X"}.get(m["phase"], "s")
-                face = "white" if m["phase"] == "Successful" else "#c0392b"
+                marker = {SUCCESSFUL: "o", FAILED: "X"}.get(m["phase"], "s")
                 top.plot(m["t"], value, marker, color=colour, markerfacecolor=face, markersize=7)
     top.axhline(0.95, color="#c0392b", linewidth=0.8, linestyle=":")
     top.text(times[0] if times else 0, 0.952, "successCondition: result[0] >= 0.95", fontsize=8)
@@ -319,8 +319,9 @@ def _draw_gates(top: Any, report: dict[str, Any]) -> None:
     top.set_ylabel("success rate (gate query)")
     top.plot([], [], "o", color="black", markerfacecolor="white", label="read: Successful")
     top.plot([], [], "X", color="black", markerfacecolor="#c0392b", label="read: Failed")
-    top.plot([], [], "v", color="black", label="read: Error (no data), drawn at the bottom")
-    top.legend(loc="lower left", fontsize=8, ncol=2)
+    top.plot([], [], "s", color="black", markerfacecolor="#7f8c8d", label="read: Error")
+    top.plot([], [], "v", color="black", markerfacecolor="white", label="read without a value")
+    top.legend(loc="lower left", fontsize=7.5, ncol=2)
 
 
 def _draw_weights(bottom: Any, report: dict[str, Any]) -> None:

@@ -1,9 +1,9 @@
 """The scenarios the lab runs; `tests/canary/` asserts their outcomes.
 
 Rates are in requests per cluster second (the clock multiplies them). The user rate is a
-free choice of the lab (the manifests do not fix it): 3 req/s is a small but busy API,
-enough that a 1-minute window holds ~180 user requests next to the ~22 probe and scrape
-requests each pod answers in that minute.
+free choice of the lab (the manifests do not fix it): 2 req/s is a small but steady API, so
+a 1-minute window holds ~120 user requests next to the ~22 probe and scrape requests each
+pod answers in that minute.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ SEED = "seed"  # analysistemplate.yaml: namespace-wide, what the Rollout uses
 SCOPED = "scoped"  # analysistemplate-canary.yaml: the canary-scoped variant shipped beside it
 SCOPED_RATE = "seed+hash"  # what-if: the seed's query with only the hash filter added
 
-USER_RATE = 3.0
+USER_RATE = 2.0
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,11 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="bad-release",
-            title="A release that fails one request in four",
-            question="Does the committed gate abort a canary answering 500 to 25 % of the "
+            title="A release that fails one request in three",
+            question="Does the committed gate abort a canary answering 500 to a third of the "
             "user requests before it reaches 100 %, on the read that exceeds failureLimit?",
             canary="faulty",
-            fault_every=4,
+            fault_every=3,
         ),
         Scenario(
             name="no-user-traffic",
