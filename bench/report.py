@@ -30,7 +30,8 @@ def markdown(results: dict[str, Any]) -> str:
     if m:
         out.append(
             f"Machine: {m['nproc']} vCPU {m['cpu_model']}, {m['ram_gib']} GiB RAM, Linux "
-            f"{m['kernel']}, Python {m['python']}, PostgreSQL {m['postgresql']}, {m['wrk']}; "
+            f"{m['kernel']}, Python {m['python']}, PostgreSQL {m['postgresql']}, "
+            f"{m['wrk'].split(' Copyright')[0]}; "
             f"revision {m['git_revision']}"
             + (
                 f" plus uncommitted {', '.join(m['git_dirty_paths'])}"
@@ -124,6 +125,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"{mem['peak_over_run']} MiB) | ≤ 150 MB {_ok(mem['rss_after_run'] * 1.048576, 150)} |"
         )
     for name, mm in results.get("metrics_middleware", {}).items():
+        if name == "in-process":
+            other.append(
+                f"| metrics middleware, in-process | {mm['metrics_us_per_request']} µs per "
+                f"request (bare ASGI call {mm['bare_us']} µs, with it {mm['with_metrics_us']} µs) "
+                "| |"
+            )
+            continue
         other.append(
             f"| metrics middleware, {name} | throughput −{mm['throughput_cost_percent']} % "
             f"(median {mm['with']['median_rps']:,.0f} vs "

@@ -23,6 +23,7 @@ Only 127.0.0.1 is ever contacted. Everything is bounded in time.
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import json
 import os
@@ -120,7 +121,7 @@ def server_environ(db: BenchDatabase, issuer: LocalIssuer, port: int) -> dict[st
     environ = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DB_", "KC_", "PENVOICE_", "PYTHONPATH"))
+        if not k.startswith(("DB_", "KC_", "PENVOICE_", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"))
     }
     if SOURCE_TREE is not None:  # ahead of the editable install's path in sys.path
         environ["PYTHONPATH"] = str(SOURCE_TREE)
@@ -587,13 +588,44 @@ def heavy(load: Load, server: Server, fx: fixtures_module.Fixtures, quick: bool)
 # --- startup, metrics middleware, profile ----------------------------------------------------
 
 
+def compile_bytecode() -> float:
+    """Byte-compile the installed packages and the served source, as the image does at build
+    time (its root filesystem is read-only): a start then never compiles a module. Without
+    this, PYTHONDONTWRITEBYTECODE (set on these machines) makes every start compile."""
+    started = time.monotonic()
+    site_packages = next(Path(REPO / ".venv" / "lib").glob("python3*/site-packages"))
+    sources = [str(site_packages), str(SOURCE_TREE or REPO / "src")]
+    subprocess.run(
+        [PYTHON, "-m", "compileall", "-q", "-j", "0", *sources],
+        capture_output=True,
+        check=False,  # a few vendored files are not Python 3; they are never imported
+        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    )
+    return round(time.monotonic() - started, 1)
+
+
 def startup_times(db: BenchDatabase, issuer: LocalIssuer, logs: Path, runs: int) -> dict[str, Any]:
     times = []
     for i in range(runs):
         server = start_server(db, issuer, f"startup-{i}", SERVE, logs)
         times.append(server.ready_seconds)
         server.stop()
-    return {"runs": times, "median_s": statistics.median(times), "max_s": max(times)}
+    imports = []
+    for _ in range(3):  # the share of it that is only `import penvoice.app`
+        started = time.monotonic()
+        subprocess.run(
+            [PYTHON, "-c", "import penvoice.app"],
+            env=server_environ_for_tools(),
+            capture_output=True,
+            check=True,
+        )
+        imports.append(round(time.monotonic() - started, 3))
+    return {
+        "runs": times,
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+        "python_import_penvoice_app_s": imports,
+    }
 
 
 def metrics_cost(
@@ -606,8 +638,8 @@ def metrics_cost(
 ) -> dict[str, Any]:
     """The same scenario against `penvoice serve` and against the same app without
     MetricsMiddleware, both processes up at once, runs interleaved A B A B ..."""
-    rounds = 2 if quick else 4
-    seconds = 5 if quick else 10
+    rounds = 2 if quick else 6
+    seconds = 5 if quick else 6
     with_metrics = start_server(db, issuer, "with-metrics", SERVE, logs)
     without = start_server(db, issuer, "without-metrics", NO_METRICS, logs)
     out: dict[str, Any] = {}
@@ -653,7 +685,26 @@ def metrics_cost(
     finally:
         with_metrics.stop()
         without.stop()
+    # The A/B above is noisy on a shared 2-CPU machine; the middleware's own cost, measured
+    # in a separate process against the served source, pins it down.
+    micro = subprocess.run(
+        [PYTHON, "-m", "bench.middleware_cost"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=server_environ_for_tools(),
+        check=True,
+        timeout=600,
+    )
+    out["in-process"] = ast.literal_eval(micro.stdout.strip().splitlines()[-1])
     return out
+
+
+def server_environ_for_tools() -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if SOURCE_TREE is not None:
+        environ["PYTHONPATH"] = str(SOURCE_TREE)
+    return environ
 
 
 def profile(
@@ -664,7 +715,9 @@ def profile(
     scenario: Scenario,
     out_stem: Path,
     quick: bool,
+    profiles_dir: Path,
 ) -> dict[str, Any]:
+    profiles_dir.mkdir(parents=True, exist_ok=True)
     server = start_server(
         db,
         issuer,
@@ -677,12 +730,20 @@ def profile(
         measured = load.wrk(server, requests, seconds=5 if quick else 10, name="profile")
     finally:
         server.stop()
+    # The text tree is committed with the results; the HTML and the session (tens of MB)
+    # stay in the data directory.
+    kept = profiles_dir / out_stem.name
+    for suffix in (".html", ".pyisession"):
+        source = out_stem.with_suffix(suffix)
+        if source.exists():
+            shutil.move(source, kept.with_suffix(suffix))
     return {
         "scenario": scenario.name,
         "requests": measured.requests,
         "rps_under_profiler": measured.rps,
         "text": str(out_stem.with_suffix(".txt").relative_to(REPO)),
-        "html": str(out_stem.with_suffix(".html").relative_to(REPO)),
+        "html": str(kept.with_suffix(".html")),
+        "session": str(kept.with_suffix(".pyisession")),
     }
 
 
@@ -711,7 +772,7 @@ def machine(db: BenchDatabase) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "postgresql": db.version(),
-        "wrk": wrk_version.split("\n")[0].strip(),
+        "wrk": wrk_version.split("\n")[0].split(" Copyright")[0].strip(),
         "git_revision": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
@@ -743,6 +804,9 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", default="", help="comma-separated: startup,metrics,heavy,plans,profile"
     )
     parser.add_argument("--out", type=Path, help="result JSON (default bench/results/<time>.json)")
+    parser.add_argument(
+        "--drafts", type=int, default=25_000, help="drafts made for the finalize scenario"
+    )
     parser.add_argument(
         "--src",
         default="worktree",
@@ -780,7 +844,9 @@ def main(argv: list[str] | None = None) -> int:
             BENCH_SUBJECT, email="bench@penvoice.local", name="Bench User", expires_in=24 * 3600
         )
         log("fixtures: drafts to finalize, open invoices to pay, ids, deep cursors")
-        fx = asyncio.run(fixtures_module.prepare(db.admin_url, drafts=25_000, open_invoices=25_000))
+        fx = asyncio.run(
+            fixtures_module.prepare(db.admin_url, drafts=args.drafts, open_invoices=25_000)
+        )
         results["fixtures"] = {
             "drafts": len(fx.drafts),
             "open_invoices": len(fx.open_invoices),
@@ -790,6 +856,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         with tempfile.TemporaryDirectory(prefix="penvoice-bench-") as work:
             load = Load(token, Path(work), db.postmaster_pid())
+            results["bytecode_compile_s"] = compile_bytecode()
             if "startup" not in skip:
                 log("time from process start to /readyz 200")
                 results["startup"] = startup_times(db, issuer, logs, 3 if args.quick else 5)
@@ -851,7 +918,14 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     hottest = next(s for s in scenarios(more, args.quick) if s.name == hottest.name)
                 results["profile"] = profile(
-                    load, db, issuer, logs, hottest, RESULTS / f"{stamp}-profile", args.quick
+                    load,
+                    db,
+                    issuer,
+                    logs,
+                    hottest,
+                    RESULTS / f"{stamp}-profile",
+                    args.quick,
+                    args.data_dir / "profiles",
                 )
     finally:
         if main_server is not None:
