@@ -40,7 +40,7 @@ class Settings(BaseModel):
     shutdown_drain_seconds: Annotated[float, Field(ge=0, le=120)] = 5.0
     shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20.0
     token_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 10
-    # The largest valid invoice (250 lines of 2000 characters, \u-escaped) is about 3.2 MB.
+    # The largest valid invoice (250 lines of 2000 characters, \u-escaped) is about 3.1 MB.
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024

@@ -130,3 +130,24 @@ async def test_without_configured_origins_no_cors_headers_at_all(
         simple = await client.get("/healthz", headers={"Origin": ALLOWED})
     assert preflight.status_code == 405
     assert not [h for h in (*preflight.headers, *simple.headers) if h.startswith("access-control")]
+
+
+@pytest.mark.slow
+def test_metrics_and_docs_are_not_reachable_through_the_public_v1_prefix(
+    shared_server: ServerProcess,
+) -> None:
+    """The Ingress routes only `/v1` (prefix) and `/healthz`: paths that climb out of `/v1`
+    must not reach `/metrics`, `/readyz` or the docs behind it."""
+    for path in (
+        b"/v1/../metrics",
+        b"/v1/%2e%2e/metrics",
+        b"/v1/%2E%2E/readyz",
+        b"/v1/..%2fmetrics",
+        b"/v1//../openapi.json",
+        b"/v1/./../docs",
+    ):
+        request = b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        status, headers, body = parse(raw_exchange(shared_server, request))
+        assert status == 404, (path, status)
+        assert headers["content-type"] == "application/problem+json", path
+        assert b"http_requests_total" not in body, path
