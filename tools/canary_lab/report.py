@@ -104,6 +104,10 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
             "stable": outcome.controller.stable.template_hash,
             "canary": outcome.controller.canary.template_hash,
         },
+        "gates": {
+            "driving": outcome.scenario.driving,
+            "side_by_side": list(outcome.scenario.side_by_side),
+        },
         "analysis": runs,
         "traffic": traffic,
         "prometheus_recorded": outcome.prometheus_counts,
@@ -289,7 +293,7 @@ def _draw_gates(top: Any, report: dict[str, Any]) -> None:
     timeline = report["timeline"]
     times = [s["t"] for s in timeline]
     runs = report["analysis"]
-    numbers = [_number(s["gate"].get(run["label"])) for s in timeline for run in runs]
+    numbers = [_number(value) for s in timeline for value in s["gate"].values()]
     numbers += [
         _number(_first(m["value"]))
         for run in runs
@@ -298,12 +302,24 @@ def _draw_gates(top: Any, report: dict[str, Any]) -> None:
     ]
     lowest = min([1.0, *[v for v in numbers if not math.isnan(v)]])
     floor = min(0.85, math.floor((lowest - 0.1) * 20) / 20)  # room for the legend below
-    for run in runs:
-        key = run["label"]
-        colour = GATE_COLOURS.get(key, "black")
-        name = GATE_NAMES.get(key, key) + (" — drives" if run["driving"] else " — side by side")
+    gates = report["gates"]
+    for key in [gates["driving"], *gates["side_by_side"]]:
+        driving = key == gates["driving"]
+        name = GATE_NAMES.get(key, key) + (" — drives" if driving else " — side by side")
         values = [_number(s["gate"].get(key)) for s in timeline]
-        top.plot(times, values, "-" if run["driving"] else "--", color=colour, label=name)
+        top.plot(times, values, "-" if driving else "--", color=GATE_COLOURS[key], label=name)
+    if not runs:
+        top.text(
+            0.5,
+            0.6,
+            "no analysis run: the Rollout never reached startingStep\n"
+            "(the lines show what each gate's query reads)",
+            transform=top.transAxes,
+            ha="center",
+            fontsize=9,
+        )
+    for run in runs:
+        colour = GATE_COLOURS.get(run["label"], "black")
         for metric in run["metrics"]:
             for m in metric["measurements"]:
                 value = _number(_first(m["value"]))

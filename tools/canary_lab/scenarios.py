@@ -65,11 +65,11 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="scoped-vs-namespace",
-            title="A partially bad canary (one request in nine fails): scoped vs namespace-wide",
+            title="A partially bad canary (one request in twelve fails): scoped vs namespace-wide",
             question="Does the canary-scoped gate abort at 25 % a canary the namespace-wide "
             "gate lets through to 100 %?",
             canary="faulty",
-            fault_every=9,
+            fault_every=12,
         ),
     )
 }
