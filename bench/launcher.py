@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 from penvoice.access import configure_logging
 from penvoice.app import create_app
@@ -37,7 +38,9 @@ def main() -> int:
     app = create_app(settings)
     if args.no_metrics:
         before = len(app.user_middleware)
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not MetricsMiddleware]
+        app.user_middleware = [
+            m for m in app.user_middleware if cast(object, m.cls) is not MetricsMiddleware
+        ]
         assert len(app.user_middleware) == before - 1, "MetricsMiddleware not found"
     if args.profile is None:
         run(app, settings)

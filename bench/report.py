@@ -133,10 +133,10 @@ def markdown(results: dict[str, Any]) -> str:
             )
             continue
         other.append(
-            f"| metrics middleware, {name} | throughput −{mm['throughput_cost_percent']} % "
+            f"| metrics middleware, {name} | throughput {-mm['throughput_cost_percent']:+.1f} % "
             f"(median {mm['with']['median_rps']:,.0f} vs "
             f"{mm['without']['median_rps']:,.0f} req/s), "
-            f"CPU +{mm['cpu_cost_us_per_request']} µs/req (+{mm['cpu_cost_percent']} %) "
+            f"CPU {mm['cpu_cost_us_per_request']:+.1f} µs/req ({mm['cpu_cost_percent']:+.1f} %) "
             f"| ≤ 3 % {_ok(mm['throughput_cost_percent'], 3)} |"
         )
     if other:

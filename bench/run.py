@@ -605,9 +605,10 @@ def compile_bytecode() -> float:
 
 
 def startup_times(db: BenchDatabase, issuer: LocalIssuer, logs: Path, runs: int) -> dict[str, Any]:
-    times = []
+    times: list[float] = []
     for i in range(runs):
         server = start_server(db, issuer, f"startup-{i}", SERVE, logs)
+        assert server.ready_seconds is not None
         times.append(server.ready_seconds)
         server.stop()
     imports = []
@@ -644,13 +645,14 @@ def metrics_cost(
     without = start_server(db, issuer, "without-metrics", NO_METRICS, logs)
     out: dict[str, Any] = {}
     try:
-        for name, requests in [
+        pairs: list[tuple[str, list[Request]]] = [
             ("healthz", [("GET", "/healthz", None)]),
             (
                 "get invoice (1M org)",
                 [("GET", f"/v1/orgs/{fx.orgs['1M']}/invoices/{i}", None) for i in fx.get_ids["1M"]],
             ),
-        ]:
+        ]
+        for name, requests in pairs:
             runs: dict[str, list[Measured]] = {"with": [], "without": []}
             for server in (with_metrics, without):
                 load.wrk(server, requests, connections=8, seconds=3, name="metrics-warm")

@@ -748,6 +748,7 @@ async def _verify_sample(conn: asyncpg.Connection, sample: int) -> int:
             "FROM invoices WHERE id = $1",
             record["id"],
         )
+        assert invoice is not None
         lines = await conn.fetch(
             """SELECT l.id, l.quantity, l.unit_amount, l.discount_percent, l.discount_fixed,
                       l.amount, l.discount_amount, l.net, l.tax_amount, l.total
