@@ -25,24 +25,26 @@ async def ar_aging(conn: Connection, org_id: UUID, as_of: date) -> list[AgingRow
     """What was owed at the end of `as_of`, by days past due: every invoice issued by then,
     less the payments dated by then (deleted ones never count). Invoices paid or voided
     later still owed money on `as_of`; drafts never did. (A payment recorded with a
-    `paid_on` after its invoice became paid is not seen before that day: a known edge.)"""
+    `paid_on` after its invoice became paid is not seen before that day: a known edge.)
+
+    Computed from the stored `amount_due` plus the payments dated after `as_of` (few, and
+    indexed), so only the invoices still owed on that day are read, not the whole history.
+    """
     rows = await conn.fetch(
-        """WITH candidates AS (
-               SELECT id, currency, due_date, total FROM invoices
-               WHERE org_id = $1 AND issue_date <= $2
-                 AND (status IN ('open', 'uncollectible')
-                      OR (status = 'paid' AND paid_at >= $2::date + 1)
-                      OR (status = 'void' AND voided_at >= $2::date + 1))
-           ),
-           paid AS (
-               SELECT p.invoice_id, sum(p.amount) AS amount
-               FROM payments p JOIN candidates c ON c.id = p.invoice_id
-               WHERE p.org_id = $1 AND p.deleted_at IS NULL AND p.paid_on <= $2
-               GROUP BY p.invoice_id
+        """WITH later AS (
+               SELECT invoice_id, sum(amount) AS amount FROM payments
+               WHERE org_id = $1 AND deleted_at IS NULL AND paid_on > $2
+               GROUP BY invoice_id
            ),
            owed AS (
-               SELECT c.currency, $2 - c.due_date AS late, c.total - coalesce(paid.amount, 0) AS due
-               FROM candidates c LEFT JOIN paid ON paid.invoice_id = c.id
+               SELECT i.currency, $2 - i.due_date AS late,
+                      CASE WHEN i.status = 'void' THEN i.total
+                           ELSE i.amount_due + coalesce(later.amount, 0) END AS due
+               FROM invoices i LEFT JOIN later ON later.invoice_id = i.id
+               WHERE i.org_id = $1 AND i.issue_date <= $2
+                 AND (i.status IN ('open', 'uncollectible')
+                      OR (i.status = 'paid' AND i.paid_at >= ($2::date + 1)::timestamptz)
+                      OR (i.status = 'void' AND i.voided_at >= ($2::date + 1)::timestamptz))
            )
            SELECT currency,
                   coalesce(sum(due) FILTER (WHERE late <= 0), 0) AS current,
