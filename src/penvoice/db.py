@@ -43,6 +43,15 @@ NO_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     *DATABASE_UNAVAILABLE_ERRORS,
     ServiceUnavailable,
 )
+# What releasing a connection that broke mid-request may raise (its reset fails), e.g.
+# InternalClientError "cannot switch to state 15; another operation is in progress".
+RELEASE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.InternalClientError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresError,
+    OSError,
+    TimeoutError,
+)
 RETRY_AFTER_SECONDS = "1"
 
 
@@ -97,7 +106,13 @@ class Database:
         try:
             yield conn
         finally:
-            await self._pool.release(conn)
+            try:
+                await self._pool.release(conn)
+            except RELEASE_ERRORS as exc:
+                # A connection that broke mid-request cannot be reset; asyncpg has terminated
+                # it and the pool opens a new one when needed. The request's own outcome (its
+                # commit, or the error that broke it and becomes a 503) stands.
+                log.warning("database connection dropped on release: %s", type(exc).__name__)
 
 
 def database_of(request: Request) -> Database:

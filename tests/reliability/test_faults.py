@@ -6,6 +6,7 @@ pool runs dry, the pod is told to stop. The API must answer sensibly (fast 503s 
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 import time
 import uuid
@@ -94,12 +95,12 @@ async def test_database_stopped_under_load_fails_fast_and_recovers_without_resta
                 run_load(server.base_url, plan, stop, outcomes, workers=6, timeout=15)
             )
             await asyncio.sleep(1.5)
-            # Two requests caught mid-query when the server goes: blocked on a lock.
+            # Requests caught mid-query when the server goes: blocked on a lock.
             blocker = await asyncpg.connect(url)
             await blocker.execute("BEGIN; LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE")
             caught = [
                 asyncio.create_task(send(probe, 99, Call("GET", "/v1/me", None, bearer(token))))
-                for _ in range(2)
+                for _ in range(6)
             ]
             await asyncio.sleep(0.3)
             stopped_at = time.monotonic()
@@ -404,3 +405,33 @@ async def test_a_session_terminated_mid_query_is_503(
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == PROBLEM
     assert after.status_code == 200
+
+
+async def test_a_connection_that_cannot_be_reset_on_release_does_not_turn_a_commit_into_a_500(
+    database_url: str,
+    issuer: LocalIssuer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the outage test in CI: releasing a connection that broke mid-request raised
+    asyncpg's InternalClientError ("cannot switch to state 15; another operation is in
+    progress") out of the request, a 500. Here every release fails that way, on purpose."""
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        headers = bearer(issuer.mint_token("release-owner"))
+        org = await create_org(client, headers["Authorization"].removeprefix("Bearer "), "R")
+        release = asyncpg.Pool.release
+
+        async def release_then_fail(pool: asyncpg.Pool, connection: Any, **kwargs: Any) -> None:
+            await release(pool, connection, **kwargs)
+            raise asyncpg.InternalClientError("cannot switch to state 15")
+
+        monkeypatch.setattr(asyncpg.Pool, "release", release_then_fail)
+        caplog.clear()
+        created = await client.post(
+            f"/v1/orgs/{org['id']}/customers", json={"name": "Kept"}, headers=headers
+        )
+        listed = await client.get(f"/v1/orgs/{org['id']}/customers", headers=headers)
+    assert created.status_code == 201, created.text
+    assert [c["name"] for c in listed.json()["items"]] == ["Kept"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("dropped on release" in r.getMessage() for r in caplog.records)
