@@ -94,7 +94,8 @@ class Pod:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.exited_at is None
+        """The process runs (asked of the OS: the exit watcher may be gone on teardown)."""
+        return self.process is not None and self.process.poll() is None
 
     @property
     def serving(self) -> bool:
@@ -253,7 +254,9 @@ class Cluster:
             pod.events.append((self.clock.now(), "grace period over: SIGKILL"))
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pod.process.pid, signal.SIGKILL)
-            while pod.alive:  # noqa: ASYNC110 - a process, polled
+            for _ in range(250):  # SIGKILL is not refused; 5 s at most all the same
+                if not pod.alive:
+                    break
                 await asyncio.sleep(0.02)
 
     async def wait_available(self, role: str, count: int, deadline: float | None) -> bool:

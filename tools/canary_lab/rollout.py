@@ -201,7 +201,7 @@ class Controller:
         """Every analysis run terminated and its watcher done."""
         for run in self.runs:
             await run.terminate()
-        await asyncio.gather(*self._watchers)
+        await asyncio.gather(*self._watchers, return_exceptions=True)
 
     def step_at(self, t: float) -> tuple[int, int]:
         """(step index, setWeight) in force at cluster time t."""
