@@ -33,6 +33,8 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,  # 57P01: the server is stopping (a CNPG switchover)
+    asyncpg.CrashShutdownError,  # 57P02
     asyncpg.TooManyConnectionsError,
     asyncpg.QueryCanceledError,
     ConnectionError,
@@ -121,8 +123,43 @@ def database_of(request: Request) -> Database:
 
 
 async def _transaction(request: Request) -> AsyncIterator[Connection]:
-    async with database_of(request).connection() as conn, conn.transaction():
-        yield conn
+    async with database_of(request).connection() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            yield conn
+        except BaseException:
+            await _roll_back(conn, transaction)
+            raise
+        await _commit(conn, transaction)
+
+
+async def _commit(conn: Connection, transaction: asyncpg.transaction.Transaction) -> None:
+    try:
+        await transaction.commit()
+    except asyncpg.InternalClientError as exc:
+        conn.terminate()  # the pool discards it instead of trying to reset a dead session
+        # The server ended the session after the handler's last query (a fatal 57P01 from a
+        # stopping server arrived while the connection was idle), so asyncpg refused to send
+        # COMMIT at all: nothing was saved, and the database, not the request, is at fault.
+        log.warning("database unavailable: session ended before commit (%s)", exc)
+        raise ServiceUnavailable(
+            "The database ended the session before the commit; nothing was saved. Retry shortly.",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from exc
+
+
+async def _roll_back(conn: Connection, transaction: asyncpg.transaction.Transaction) -> None:
+    """Roll back after the handler failed; the handler's own error is what the client sees.
+
+    A rollback that fails (the session already ended) has nothing left to undo: a transaction
+    never outlives its session, and the pool discards the broken connection on release.
+    """
+    try:
+        await transaction.rollback()
+    except RELEASE_ERRORS as exc:
+        conn.terminate()
+        log.warning("database rollback failed, session gone: %s", type(exc).__name__)
 
 
 # scope="function": the transaction ends when the handler returns, before the response
