@@ -15,8 +15,8 @@ test: $(VENV)
 	.venv/bin/pytest
 
 lint: $(VENV)
-	.venv/bin/ruff format --check src tests
-	.venv/bin/ruff check src tests
+	.venv/bin/ruff format --check src tests tools bench
+	.venv/bin/ruff check src tests tools bench
 	.venv/bin/mypy
 
 # Benchmarks (issue 7): seeds .local/bench once (--reuse keeps it), serves, drives wrk and a
@@ -43,8 +43,8 @@ canary-lab: $(VENV)
 	.venv/bin/python -m tools.canary_lab --out out/canary-lab $(CANARY_LAB_ARGS)
 
 format: $(VENV)
-	.venv/bin/ruff format src tests
-	.venv/bin/ruff check --fix src tests
+	.venv/bin/ruff format src tests tools bench
+	.venv/bin/ruff check --fix src tests tools bench
 
 $(VENV): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen

@@ -78,11 +78,6 @@ def test_a_release_failing_one_request_in_three_is_aborted_before_100_percent(la
     assert recorded.get("user 500", 0) >= 0.8 * client_500s
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN RACE (open on issue 5): pods.start_pod can find no pre-warmed process of "
-    "the build (StopIteration) — seen once in a fresh-clone CI run",
-)
 def test_with_no_user_traffic_the_gate_is_a_number_and_a_good_release_promotes(
     lab: Lab,
 ) -> None:

@@ -32,7 +32,7 @@ from tools.canary_lab.manifests import (
     read_template,
 )
 from tools.canary_lab.pods import Build, Cluster, Slot, template_hash
-from tools.canary_lab.procs import stop_spawned
+from tools.canary_lab.procs import reserved_port, stop_spawned
 from tools.canary_lab.prometheus import (
     JOB,
     Prometheus,
@@ -46,7 +46,6 @@ from tools.canary_lab.scenarios import SCOPED, SCOPED_RATE, SEED, Scenario
 from tools.canary_lab.traffic import UserTraffic
 
 from penvoice.dev.issuer import LocalIssuer
-from penvoice.dev.postgres import free_port
 
 DEFAULT_FACTOR = 15.0
 TAIL = 30.0  # cluster seconds of traffic after the verdict, for the chart
@@ -196,19 +195,18 @@ class _ScenarioRun:
         self.hash_label: str = self.monitor.hash_label
         self.templates = self._templates()
         self.stable, self.canary = self._builds(stable_db, canary_db)
-        self.slots = [
-            Slot(
-                role,
-                index,
-                free_port(),
-                f"{self.rollout.name}-{build.template_hash}-{role[0]}{index}",
-            )
-            for role, build, count in (
-                ("stable", self.stable, self.rollout.replicas * 2),
-                ("canary", self.canary, self.rollout.replicas),
-            )
-            for index in range(count)
-        ]
+        ports: set[int] = set()
+        self.slots = []
+        for role, build, count in (
+            ("stable", self.stable, self.rollout.replicas * 2),
+            ("canary", self.canary, self.rollout.replicas),
+        ):
+            for index in range(count):
+                port = reserved_port(ports)
+                ports.add(port)
+                name = f"{self.rollout.name}-{build.template_hash}-{role[0]}{index}"
+                self.slots.append(Slot(role, index, port, name))
+        self.prometheus_port = reserved_port(ports)
         lifetime = 3600.0 if factor == 1 else 900.0  # a hard bound on every process
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -298,7 +296,7 @@ class _ScenarioRun:
         interval = self.monitor.interval / self.factor
         return Prometheus(
             workdir=self.tsdb,
-            port=free_port(),
+            port=self.prometheus_port,
             scrape_interval=interval,
             # A latency bound, like the probes' timeouts: not compressed (Prometheus caps it
             # at the scrape interval).

@@ -160,11 +160,17 @@ class Cluster:
 
     def prewarm(self, build: Build) -> None:
         """Spawn the interpreter of the next pod of this build; it imports and waits."""
-        taken = {p.slot for p in self.pods} | set(self._warm)
+        # A slot is free again once its pod's process has exited (its port with it).
+        taken = {p.slot for p in self.pods if p.alive} | set(self._warm)
         slot = next((s for s in self.slots if s.role == build.role and s not in taken), None)
         if slot is None:
             return
-        pod = Pod(slot=slot, build=build, log_path=self.workdir / f"{slot.pod_name}.log")
+        log_path = self.workdir / f"{slot.pod_name}.log"
+        reuse = 1
+        while log_path.exists():  # an exited pod's log stays for the report
+            reuse += 1
+            log_path = self.workdir / f"{slot.pod_name}.{reuse}.log"
+        pod = Pod(slot=slot, build=build, log_path=log_path)
         environ = {
             **os.environ,
             **build.environ,
@@ -212,8 +218,14 @@ class Cluster:
     def start_pod(self, build: Build) -> Pod:
         """Create a pod: the next pre-warmed process of this build starts serving."""
         if not any(p.build == build for p in self._warm.values()):
-            self.prewarm(build)
-        slot, pod = next((s, p) for s, p in self._warm.items() if p.build == build)
+            self.prewarm(build)  # a cold start: it imports first, so it becomes ready later
+        found = next(((s, p) for s, p in self._warm.items() if p.build == build), None)
+        if found is None:
+            raise RuntimeError(
+                f"no free {build.role} slot for a new pod: every one is held by a live "
+                f"process ({[p.name for p in self.pods_of(build.role, include_terminating=True)]})"
+            )
+        slot, pod = found
         del self._warm[slot]
         self._go_file(slot).touch()
         pod.started_at = self.clock.now()
@@ -367,7 +379,8 @@ class Cluster:
         pod.exit_code = pod.process.returncode
         pod.exited_at = self.clock.now()
         pod.ready = False
-        pod.events.append((pod.exited_at, f"exited {pod.exit_code}"))
+        unasked = "" if pod.terminating_at is not None else f" unasked: see {pod.log_path.name}"
+        pod.events.append((pod.exited_at, f"exited {pod.exit_code}{unasked}"))
         if pod.log is not None:
             pod.log.close()
             pod.log = None
