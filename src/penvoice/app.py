@@ -21,6 +21,7 @@ from penvoice.cors import StrictCORSMiddleware
 from penvoice.customers.router import router as customers_router
 from penvoice.db import Database, install_database_error_handlers
 from penvoice.docs import router as docs_router
+from penvoice.documents.router import RenderSlots
 from penvoice.documents.router import router as documents_router
 from penvoice.errors import install_error_handlers
 from penvoice.events.router import router as events_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.metrics = metrics
+    app.state.render_slots = RenderSlots()
     app.include_router(health_router)
     app.include_router(docs_router)
     for router in (

@@ -16,7 +16,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the resource's state, or a duplicate request in progress",
     412: "If-Match does not match the current ETag",
     422: "Invalid input; `errors` names each field",
-    503: "The database is unavailable; retry after `Retry-After`",
+    503: "Temporarily unavailable (the database, or no capacity free); retry after `Retry-After`",
 }
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
