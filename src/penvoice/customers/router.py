@@ -22,6 +22,7 @@ from penvoice.pagination import (
     decode_cursor,
     page_of,
 )
+from penvoice.responses import created
 from penvoice.tenancy.access import AsMember, AsViewer, UserTransaction
 
 router = APIRouter(tags=["customers"])
@@ -67,11 +68,8 @@ async def create_customer(
     body: CustomerCreate, access: AsMember, conn: UserTransaction, key: IdempotentRequest
 ) -> Response:
     customer = _customer(await service.create_customer(conn, access, body))
-    headers = {
-        "ETag": etag(customer.version),
-        "Location": f"/v1/orgs/{access.org_id}/customers/{customer.id}",
-    }
-    return await key.respond(201, customer, headers)
+    location = f"/v1/orgs/{access.org_id}/customers/{customer.id}"
+    return await created(key, customer, customer.version, location)
 
 
 @router.get(

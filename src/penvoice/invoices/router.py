@@ -32,6 +32,7 @@ from penvoice.pagination import (
     decode_cursor,
     page_of,
 )
+from penvoice.responses import created
 from penvoice.tenancy.access import AsMember, AsViewer, UserTransaction
 
 router = APIRouter(tags=["invoices"])
@@ -60,7 +61,7 @@ async def create_invoice(
 ) -> Response:
     invoice = await _present(conn, access.org_id, await service.create_draft(conn, access, body))
     location = f"/v1/orgs/{access.org_id}/invoices/{invoice.id}"
-    return await key.respond(201, invoice, {**_headers(invoice), "Location": location})
+    return await created(key, invoice, invoice.version, location)
 
 
 @router.get(

@@ -22,6 +22,7 @@ from penvoice.orgs.schemas import (
     OrgCreate,
     OrgUpdate,
 )
+from penvoice.responses import created
 from penvoice.tenancy.access import AsAdmin, AsViewer, UserTransaction
 
 router = APIRouter(tags=["organisations"])
@@ -53,8 +54,7 @@ async def create_org(
     body: OrgCreate, principal: CurrentPrincipal, conn: UserTransaction, key: IdempotentRequest
 ) -> Response:
     org = _org(await service.create_org(conn, principal, body))
-    headers = {"ETag": etag(org.version), "Location": f"/v1/orgs/{org.id}"}
-    return await key.respond(201, org, headers)
+    return await created(key, org, org.version, f"/v1/orgs/{org.id}")
 
 
 @router.get(

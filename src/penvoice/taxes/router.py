@@ -19,6 +19,7 @@ from penvoice.pagination import (
     decode_cursor,
     page_of,
 )
+from penvoice.responses import created
 from penvoice.taxes import service
 from penvoice.taxes.repository import TaxRateRow
 from penvoice.taxes.schemas import TaxRate, TaxRateCreate, TaxRateUpdate
@@ -57,11 +58,8 @@ async def create_rate(
     body: TaxRateCreate, access: AsAdmin, conn: UserTransaction, key: IdempotentRequest
 ) -> Response:
     rate = _rate(await service.create_rate(conn, access, body))
-    headers = {
-        "ETag": etag(rate.version),
-        "Location": f"/v1/orgs/{access.org_id}/tax-rates/{rate.id}",
-    }
-    return await key.respond(201, rate, headers)
+    location = f"/v1/orgs/{access.org_id}/tax-rates/{rate.id}"
+    return await created(key, rate, rate.version, location)
 
 
 @router.get(
