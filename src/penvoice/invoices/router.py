@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Response
 
 from penvoice.concurrency import ExpectedVersion, etag
 from penvoice.db import Connection
-from penvoice.idempotency.keys import IdempotentRequest
+from penvoice.idempotency.keys import Idempotency, IdempotentRequest
 from penvoice.invoices import repository, service
 from penvoice.invoices.repository import InvoiceFilters, InvoiceRow
 from penvoice.invoices.schemas import (
@@ -47,6 +47,14 @@ async def _present(conn: Connection, access_org: UUID, invoice: InvoiceRow) -> I
 
 def _headers(invoice: Invoice) -> dict[str, str]:
     return {"ETag": etag(invoice.version)}
+
+
+async def _after_transition(
+    key: Idempotency, conn: Connection, org_id: UUID, row: InvoiceRow
+) -> Response:
+    """The answer to finalize, void and mark-uncollectible: 200, the invoice and its ETag."""
+    invoice = await _present(conn, org_id, row)
+    return await key.respond(200, invoice, _headers(invoice))
 
 
 @router.post(
@@ -159,8 +167,7 @@ async def finalize_invoice(
     row = await service.finalize(
         conn, access, invoice_id, body or FinalizeRequest(), expected_version
     )
-    invoice = await _present(conn, access.org_id, row)
-    return await key.respond(200, invoice, _headers(invoice))
+    return await _after_transition(key, conn, access.org_id, row)
 
 
 @router.post(
@@ -177,8 +184,7 @@ async def void_invoice(
     key: IdempotentRequest,
 ) -> Response:
     row = await service.void(conn, access, invoice_id, expected_version)
-    invoice = await _present(conn, access.org_id, row)
-    return await key.respond(200, invoice, _headers(invoice))
+    return await _after_transition(key, conn, access.org_id, row)
 
 
 @router.post(
@@ -195,5 +201,4 @@ async def mark_uncollectible(
     key: IdempotentRequest,
 ) -> Response:
     row = await service.mark_uncollectible(conn, access, invoice_id, expected_version)
-    invoice = await _present(conn, access.org_id, row)
-    return await key.respond(200, invoice, _headers(invoice))
+    return await _after_transition(key, conn, access.org_id, row)
