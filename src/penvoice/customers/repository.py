@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from penvoice.archivable.repository import list_args, list_query, set_clause
 from penvoice.db import Connection
 
 EMAIL_INDEX = "customers_email_idx"
@@ -41,6 +42,13 @@ class CustomerInvoiced(Exception):
 
 _COLUMNS = """id, org_id, name, email, billing_address, tax_id, currency, notes, archived_at,
     version, created_at, updated_at"""
+
+_LIST_QUERY = list_query(
+    "customers",
+    _COLUMNS,
+    "($6::text IS NULL OR lower(email) = lower($6))",
+    "($7::text IS NULL OR name ILIKE '%' || $7 || '%' ESCAPE '\\')",
+)
 
 
 def _row(record: asyncpg.Record) -> CustomerRow:
@@ -95,23 +103,9 @@ async def list_customers(
     name_contains: str | None,
 ) -> list[CustomerRow]:
     """Newest first; `limit + 1` rows so the caller knows whether another page follows."""
-    after_created, after_id = after or (None, None)
+    name_pattern = _escape_like(name_contains) if name_contains is not None else None
     records = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM customers
-            WHERE org_id = $1
-              AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
-              AND (archived_at IS NOT NULL) = $4
-              AND ($5::text IS NULL OR lower(email) = lower($5))
-              AND ($6::text IS NULL OR name ILIKE '%' || $6 || '%' ESCAPE '\\')
-            ORDER BY created_at DESC, id DESC
-            LIMIT $7""",  # noqa: S608 - fixed fragments only
-        org_id,
-        after_created,
-        after_id,
-        archived,
-        email,
-        _escape_like(name_contains) if name_contains is not None else None,
-        limit + 1,
+        _LIST_QUERY, *list_args(org_id, after, archived, limit, email, name_pattern)
     )
     return [_row(record) for record in records]
 
@@ -125,23 +119,12 @@ async def update_customer(
     conn: Connection, org_id: UUID, customer_id: UUID, changes: dict[str, Any]
 ) -> CustomerRow:
     """Apply `changes` (columns of `UPDATABLE`, plus `archived: bool`) and bump the version."""
-    columns = [name for name in changes if name != "archived"]
-    if not UPDATABLE.issuperset(columns):
-        raise ValueError(f"not updatable: {sorted(set(columns) - UPDATABLE)}")
-    values = [changes[name] for name in columns]
-    assignments = [f"{name} = ${i}" for i, name in enumerate(columns, start=3)]
-    if "archived" in changes:
-        values.append(changes["archived"])
-        assignments.append(
-            f"archived_at = CASE WHEN ${len(values) + 2}::boolean"
-            " THEN coalesce(archived_at, now()) END"
-        )
+    assignments, values = set_clause(changes, UPDATABLE)
     try:
         record = await conn.fetchrow(
-            f"""UPDATE customers SET {", ".join([*assignments, ""])}
-                    version = version + 1, updated_at = now()
+            f"""UPDATE customers SET {assignments}
                 WHERE org_id = $1 AND id = $2
-                RETURNING {_COLUMNS}""",  # noqa: S608 - column names are checked above
+                RETURNING {_COLUMNS}""",  # noqa: S608 - set_clause checks the column names
             org_id,
             customer_id,
             *values,

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from penvoice.archivable.repository import list_args, list_query, set_clause
 from penvoice.db import Connection
 
 UPDATABLE = frozenset({"display_name", "percentage", "inclusive"})
@@ -35,6 +36,8 @@ class TaxRateInUse(Exception):
 
 _COLUMNS = """id, org_id, display_name, percentage, inclusive, archived_at, version,
     created_at, updated_at"""
+
+_LIST_QUERY = list_query("tax_rates", _COLUMNS)
 
 
 def _row(record: asyncpg.Record) -> TaxRateRow:
@@ -93,20 +96,7 @@ async def list_rates(
     archived: bool,
 ) -> list[TaxRateRow]:
     """Newest first; `limit + 1` rows so the caller knows whether another page follows."""
-    after_created, after_id = after or (None, None)
-    records = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM tax_rates
-            WHERE org_id = $1
-              AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
-              AND (archived_at IS NOT NULL) = $4
-            ORDER BY created_at DESC, id DESC
-            LIMIT $5""",  # noqa: S608 - fixed fragments only
-        org_id,
-        after_created,
-        after_id,
-        archived,
-        limit + 1,
-    )
+    records = await conn.fetch(_LIST_QUERY, *list_args(org_id, after, archived, limit))
     return [_row(record) for record in records]
 
 
@@ -114,22 +104,11 @@ async def update_rate(
     conn: Connection, org_id: UUID, rate_id: UUID, changes: dict[str, Any]
 ) -> TaxRateRow:
     """Apply `changes` (columns of `UPDATABLE`, plus `archived: bool`) and bump the version."""
-    columns = [name for name in changes if name != "archived"]
-    if not UPDATABLE.issuperset(columns):
-        raise ValueError(f"not updatable: {sorted(set(columns) - UPDATABLE)}")
-    values = [changes[name] for name in columns]
-    assignments = [f"{name} = ${i}" for i, name in enumerate(columns, start=3)]
-    if "archived" in changes:
-        values.append(changes["archived"])
-        assignments.append(
-            f"archived_at = CASE WHEN ${len(values) + 2}::boolean"
-            " THEN coalesce(archived_at, now()) END"
-        )
+    assignments, values = set_clause(changes, UPDATABLE)
     record = await conn.fetchrow(
-        f"""UPDATE tax_rates SET {", ".join([*assignments, ""])}
-                version = version + 1, updated_at = now()
+        f"""UPDATE tax_rates SET {assignments}
             WHERE org_id = $1 AND id = $2
-            RETURNING {_COLUMNS}""",  # noqa: S608 - column names are checked above
+            RETURNING {_COLUMNS}""",  # noqa: S608 - set_clause checks the column names
         org_id,
         rate_id,
         *values,
