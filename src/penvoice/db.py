@@ -8,6 +8,7 @@ rolled back on any error. Services and repositories never commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -134,11 +135,18 @@ async def _transaction(request: Request) -> AsyncIterator[Connection]:
         await _commit(conn, transaction)
 
 
+def _discard(conn: Connection) -> None:
+    """Close a connection whose session ended, so the pool drops it instead of resetting it.
+    If asyncpg already saw the socket close, the pool has taken it back: nothing to do."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
 async def _commit(conn: Connection, transaction: asyncpg.transaction.Transaction) -> None:
     try:
         await transaction.commit()
     except asyncpg.InternalClientError as exc:
-        conn.terminate()  # the pool discards it instead of trying to reset a dead session
+        _discard(conn)
         # The server ended the session after the handler's last query (a fatal 57P01 from a
         # stopping server arrived while the connection was idle), so asyncpg refused to send
         # COMMIT at all: nothing was saved, and the database, not the request, is at fault.
@@ -158,7 +166,7 @@ async def _roll_back(conn: Connection, transaction: asyncpg.transaction.Transact
     try:
         await transaction.rollback()
     except RELEASE_ERRORS as exc:
-        conn.terminate()
+        _discard(conn)
         log.warning("database rollback failed, session gone: %s", type(exc).__name__)
 
 
