@@ -11,14 +11,22 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from pypdf import PdfReader
+from tools import subset_fonts
 
 from penvoice.documents.pdf import (
     CJK,
+    CORE_BOLD,
+    CORE_FACES,
+    CORE_REGULAR,
     FONTS,
+    FULL_AND_CJK_FACES,
+    FULL_FACES,
     LATIN_BOLD,
     LATIN_REGULAR,
     NotRenderable,
+    choose_faces,
     needs_cjk_font,
     rate_label,
     render_invoice_pdf,
@@ -278,6 +286,46 @@ def test_the_cjk_font_is_loaded_only_when_a_text_needs_it() -> None:
     assert needs_cjk_font(["한국어"])
 
 
+def test_each_document_gets_the_cheapest_fonts_that_hold_all_its_text() -> None:
+    assert choose_faces(["Ünïcode Kunde GmbH", "Ελληνική", "Ромашка", "€ 1.234,50 — № 7"]) == (
+        CORE_FACES
+    )
+    assert choose_faces(["Acme", "Հայերեն ընկերություն"]) == FULL_FACES  # Armenian
+    assert choose_faces(["Acme", "株式会社テスト"]) == FULL_AND_CJK_FACES
+
+
+def test_a_core_font_document_shows_its_text() -> None:
+    invoice, lines = sample_invoice()
+    latin = dataclasses.replace(
+        invoice,
+        org_snapshot={"name": "Société Générale d'Études Ångström"},
+        customer_snapshot={"name": "ООО Ромашка"},
+        memo="Ευχαριστούμε",
+    )
+    plain = [
+        dataclasses.replace(line, description=f"Beratung, Teil {n}") for n, line in enumerate(lines)
+    ]
+    assert choose_faces([latin.memo, *(line.description for line in plain)]) == CORE_FACES
+    pages = PdfReader(io.BytesIO(render_invoice_pdf(latin, plain))).pages
+    text = " ".join("\n".join(page.extract_text() for page in pages).split())
+    for phrase in (
+        "Société Générale d'Études Ångström",
+        "ООО Ромашка",
+        "Ευχαριστούμε",
+        "Beratung, Teil 1",
+    ):
+        assert phrase in text
+
+
+def test_the_core_cuts_are_what_the_subset_tool_makes_of_the_full_fonts() -> None:
+    for source, target in subset_fonts.CUTS.items():
+        assert subset_fonts.core_cut(FONTS / source) == (FONTS / target).read_bytes(), target
+    core = set(subset_fonts.core_codepoints())
+    assert set(TTFont(CORE_REGULAR).getBestCmap()) == core & set(
+        TTFont(LATIN_REGULAR).getBestCmap()
+    )
+
+
 def test_the_readme_sample_renders_the_same_bytes_every_time() -> None:
     invoice, lines = sample_invoice()
     first = render_invoice_pdf(invoice, lines)
@@ -297,7 +345,7 @@ def test_a_draft_has_no_document() -> None:
 
 def test_the_bundled_fonts_are_the_ones_the_readme_names() -> None:
     readme = (FONTS / "README.md").read_text()
-    for font in (LATIN_REGULAR, LATIN_BOLD, CJK):
+    for font in (LATIN_REGULAR, LATIN_BOLD, CORE_REGULAR, CORE_BOLD, CJK):
         digest = hashlib.sha256(font.read_bytes()).hexdigest()
         assert f"{digest}  {font.name}" in readme, font.name  # not a stub or an LFS pointer
     for licence in ("LICENSE-DejaVu.txt", "LICENSE-WenQuanYi.txt"):
