@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
+from penvoice.archivable.service import append_change_events, changed_fields
 from penvoice.concurrency import check_version
 from penvoice.customers import repository
 from penvoice.customers.repository import CustomerInvoiced, CustomerRow, EmailTaken
 from penvoice.customers.schemas import CustomerCreate, CustomerUpdate
 from penvoice.db import Connection
-from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.errors import Conflict, NotFound
 from penvoice.events import repository as events
 from penvoice.tenancy.access import OrgAccess
 
@@ -77,26 +77,14 @@ async def update_customer(
     """Only real changes bump the version and make events; sending current values is a no-op."""
     current = await _customer(conn, access.org_id, customer_id, for_update=True)
     check_version(expected_version, current.version, "customer")
-    sent = body.model_dump(exclude_unset=True)
-    for field, value in sent.items():
-        if value is None and field not in NULLABLE:
-            raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
-    changes: dict[str, Any] = {
-        name: value for name, value in sent.items() if value != _current_value(current, name)
-    }
+    changes = changed_fields(body, current, nullable=NULLABLE)
     if not changes:
         return current
     try:
         updated = await repository.update_customer(conn, access.org_id, customer_id, changes)
     except EmailTaken:
         raise _email_taken(changes.get("email")) from None
-    subject = ("customer", customer_id)
-    fields = {name: value for name, value in changes.items() if name != "archived"}
-    if fields:
-        await events.append(conn, access.org_id, "customer.updated", access.actor, subject, fields)
-    if "archived" in changes:
-        type_ = "customer.archived" if changes["archived"] else "customer.unarchived"
-        await events.append(conn, access.org_id, type_, access.actor, subject, {})
+    await append_change_events(conn, access, ("customer", customer_id), changes)
     return updated
 
 
@@ -124,12 +112,6 @@ async def delete_customer(
         ("customer", customer_id),
         {"name": current.name, "email": current.email},
     )
-
-
-def _current_value(customer: CustomerRow, field: str) -> object:
-    if field == "archived":
-        return customer.archived_at is not None
-    return getattr(customer, field)
 
 
 async def _customer(

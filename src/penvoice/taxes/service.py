@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
+from penvoice.archivable.service import append_change_events, changed_fields
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.errors import Conflict, NotFound
 from penvoice.events import repository as events
 from penvoice.taxes import repository
 from penvoice.taxes.repository import TaxRateInUse, TaxRateRow
@@ -62,13 +62,7 @@ async def update_rate(
     """Only real changes count: resending the current percentage of a used rate is fine."""
     current = await _rate(conn, access.org_id, rate_id, for_update=True)
     check_version(expected_version, current.version, "tax rate")
-    sent = body.model_dump(exclude_unset=True)
-    for field, value in sent.items():
-        if value is None:
-            raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
-    changes: dict[str, Any] = {
-        name: value for name, value in sent.items() if value != _current_value(current, name)
-    }
+    changes = changed_fields(body, current)
     if not changes:
         return current
     frozen = [name for name in FROZEN_WHEN_USED if name in changes]
@@ -78,13 +72,7 @@ async def update_rate(
             "change; archive it and create a new one."
         )
     updated = await repository.update_rate(conn, access.org_id, rate_id, changes)
-    subject = ("tax_rate", rate_id)
-    fields = {name: value for name, value in changes.items() if name != "archived"}
-    if fields:
-        await events.append(conn, access.org_id, "tax_rate.updated", access.actor, subject, fields)
-    if "archived" in changes:
-        type_ = "tax_rate.archived" if changes["archived"] else "tax_rate.unarchived"
-        await events.append(conn, access.org_id, type_, access.actor, subject, {})
+    await append_change_events(conn, access, ("tax_rate", rate_id), changes)
     return updated
 
 
@@ -111,12 +99,6 @@ async def delete_rate(
         ("tax_rate", rate_id),
         {"display_name": current.display_name},
     )
-
-
-def _current_value(rate: TaxRateRow, field: str) -> object:
-    if field == "archived":
-        return rate.archived_at is not None
-    return getattr(rate, field)
 
 
 async def _rate(
