@@ -38,6 +38,7 @@ KEYS_RETRY_SECONDS = 2.0
 CREDENTIALS_RECHECK_SECONDS = 60.0
 CREDENTIALS_RETRY_SECONDS = 5.0
 DISCOVERY_POLL_SECONDS = 0.2
+DISCOVERY_FIRST_POLL_SECONDS = 0.01  # doubled up to DISCOVERY_POLL_SECONDS: ready sooner
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,13 @@ class ReadinessChecks:
         secret = self._settings.kc_api_client_secret
         if secret is None:
             return
+        poll = DISCOVERY_FIRST_POLL_SECONDS
         while True:
             endpoint = self._keys.token_endpoint
-            if endpoint is None:  # discovery has not answered yet
+            if endpoint is None:  # discovery has not answered yet: usually milliseconds away
                 self.client_credentials = CheckResult(False, "waiting for the issuer's discovery")
-                await asyncio.sleep(DISCOVERY_POLL_SECONDS)
+                await asyncio.sleep(poll)
+                poll = min(poll * 2, DISCOVERY_POLL_SECONDS)
                 continue
             self.client_credentials = await self._check_client_credentials(
                 http, endpoint, secret.get_secret_value()
