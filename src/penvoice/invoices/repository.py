@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
-
-_INVOICE_COLUMNS = """id, customer_id, status, currency, number, issue_date, due_date, memo,
-    subtotal, tax_total, total, amount_paid, amount_due, org_snapshot, customer_snapshot,
-    version, created_at, created_by, updated_at, finalized_at, finalized_by, paid_at,
-    voided_at, voided_by, uncollectible_at, uncollectible_by,
-    (status = 'open' AND due_date < current_date) AS overdue"""
+from penvoice.invoices.schemas import InvoiceSummary
 
 
 @dataclass(frozen=True)
@@ -47,6 +43,23 @@ class InvoiceRow:
     uncollectible_at: datetime | None
     uncollectible_by: str | None
     overdue: bool
+
+
+_COMPUTED = {"overdue": "(status = 'open' AND due_date < current_date) AS overdue"}
+_INVOICE_FIELDS = tuple(field.name for field in fields(InvoiceRow))
+
+
+def _select_list(names: Sequence[str]) -> str:
+    """The SELECT list of these `InvoiceRow` fields, in this order."""
+    unknown = set(names) - set(_INVOICE_FIELDS)
+    if unknown:
+        raise ValueError(f"not invoice columns: {sorted(unknown)}")
+    return ", ".join(_COMPUTED.get(name, name) for name in names)
+
+
+_INVOICE_COLUMNS = _select_list(_INVOICE_FIELDS)
+# What a list item shows: the fields of `InvoiceSummary` (no snapshots, no audit columns).
+_SUMMARY_COLUMNS = _select_list(tuple(InvoiceSummary.model_fields))
 
 
 @dataclass(frozen=True)
@@ -129,11 +142,6 @@ _LIST_QUERY_TAIL = """
     ORDER BY created_at DESC, id DESC
     LIMIT $10"""
 
-# What a list item shows (`InvoiceSummary`): no snapshots, no audit columns.
-_SUMMARY_COLUMNS = """id, customer_id, status, currency, number, issue_date, due_date, total,
-    amount_paid, amount_due, version, created_at, updated_at,
-    (status = 'open' AND due_date < current_date) AS overdue"""
-
 
 def _list_args(
     org_id: UUID, filters: InvoiceFilters, limit: int, after: tuple[datetime, UUID] | None
@@ -175,14 +183,14 @@ async def list_summaries(
     *,
     limit: int,
     after: tuple[datetime, UUID] | None,
-) -> list[dict[str, Any]]:
-    """`list_invoices`, but only the columns of a list item, as plain dicts: an
-    `InvoiceRow` (snapshots parsed, 27 fields set) costs more than the page it is shown in."""
+) -> list[InvoiceSummary]:
+    """`list_invoices`, but only the columns of a list item: an `InvoiceRow` (snapshots
+    parsed, 27 fields set) costs more than the page it is shown in."""
     rows = await conn.fetch(
         f"SELECT {_SUMMARY_COLUMNS} FROM invoices {_LIST_QUERY_TAIL}",  # noqa: S608 - fixed text
         *_list_args(org_id, filters, limit, after),
     )
-    return [dict(row) for row in rows]
+    return [InvoiceSummary(**row) for row in rows]
 
 
 async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[LineRow]:

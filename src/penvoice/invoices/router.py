@@ -21,7 +21,7 @@ from penvoice.invoices.schemas import (
     InvoiceUpdate,
     Status,
 )
-from penvoice.invoices.views import invoice_view, summary_from_columns
+from penvoice.invoices.views import invoice_view
 from penvoice.openapi import PROBLEMS
 from penvoice.pagination import (
     DEFAULT_LIMIT,
@@ -92,12 +92,8 @@ async def list_invoices(
 ) -> Page[InvoiceSummary]:
     after = decode_cursor(cursor, created_id_key) if cursor else None
     filters = InvoiceFilters(status, customer_id, overdue, issue_date_from, issue_date_to, number)
-    rows = await repository.list_summaries(conn, access.org_id, filters, limit=limit, after=after)
-    return page_of(
-        [summary_from_columns(row) for row in rows],
-        limit,
-        key=lambda item: (item.created_at.isoformat(), item.id),
-    )
+    items = await repository.list_summaries(conn, access.org_id, filters, limit=limit, after=after)
+    return page_of(items, limit, key=lambda item: (item.created_at.isoformat(), item.id))
 
 
 @router.get(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from penvoice.invoices.repository import InvoiceRow, LineRow
-from penvoice.invoices.schemas import DiscountInput, Invoice, InvoiceSummary, Line, LineTax
+from penvoice.invoices.schemas import DiscountInput, Invoice, Line, LineTax
 
 
 def decimal_text(value: Decimal) -> str:
@@ -48,13 +47,3 @@ def line_view(line: LineRow) -> Line:
 
 def invoice_view(invoice: InvoiceRow, lines: list[LineRow]) -> Invoice:
     return Invoice(**invoice.__dict__, lines=[line_view(line) for line in lines])
-
-
-def summary_from_columns(columns: dict[str, Any]) -> InvoiceSummary:
-    """A list item from `repository.list_summaries` (its columns are the model's fields)."""
-    return InvoiceSummary(**columns)
-
-
-def summary_view(invoice: InvoiceRow) -> InvoiceSummary:
-    fields = InvoiceSummary.model_fields
-    return InvoiceSummary(**{name: getattr(invoice, name) for name in fields})
