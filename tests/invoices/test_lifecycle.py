@@ -178,3 +178,35 @@ async def test_an_empty_edit_changes_nothing(billing: Billing) -> None:
         f"{billing.base}/events", params={"subject_id": draft["id"]}, headers=billing.headers()
     )
     assert [e["type"] for e in events.json()["items"]] == ["invoice.created"]
+
+
+async def test_finalize_rewrites_lines_only_when_repricing_changes_a_figure(
+    billing: Billing,
+) -> None:
+    """Lines keep their ids through a finalization that changes no figure (the usual case:
+    nothing to rewrite); a changed rate still reprices, with new line rows."""
+    kept = await billing.draft(
+        [
+            {**LINE, "tax_rate_ids": [billing.vat_inclusive]},
+            {**LINE, "description": "Second", "discount": {"percent": "10"}},
+        ]
+    )
+    final = await billing.post(f"/invoices/{kept['id']}/finalize")
+    assert final.status_code == 200, final.text
+    assert [line["id"] for line in final.json()["lines"]] == [line["id"] for line in kept["lines"]]
+    assert final.json()["lines"] == kept["lines"]
+    assert final.json()["total"] == kept["total"]
+
+    repriced = await billing.draft([{**LINE, "tax_rate_ids": [billing.levy_exclusive]}])
+    changed = await billing.api.client.patch(
+        f"{billing.base}/tax-rates/{billing.levy_exclusive}",
+        json={"percentage": "10"},
+        headers=billing.headers(),
+    )
+    assert changed.status_code == 200, changed.text
+    final = await billing.post(f"/invoices/{repriced['id']}/finalize")
+    assert final.status_code == 200, final.text
+    assert final.json()["tax_total"] > repriced["tax_total"]
+    assert {line["id"] for line in final.json()["lines"]}.isdisjoint(
+        line["id"] for line in repriced["lines"]
+    )

@@ -7,6 +7,7 @@ nothing (the request's transaction rolls back).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -274,9 +275,24 @@ async def _reprice_with_current_rates(
     wanted = sorted({tax.tax_rate_id for line in stored for tax in line.taxes})
     rates = await taxes.rates_by_ids(conn, org_id, wanted, lock=True)
     lines, totals = price_lines(inputs, dict(rates), invoice.currency)
+    if _same_figures(stored, lines) and totals == _totals_of(invoice):
+        return invoice  # the rates did not change since the last edit: nothing to rewrite
     await repository.replace_lines(conn, org_id, invoice.id, lines)
     await repository.update_draft(conn, org_id, invoice.id, {}, totals)
     return await _invoice(conn, org_id, invoice.id)
+
+
+def _same_figures(stored: Sequence[LineRow], priced: Sequence[LineRow]) -> bool:
+    """Every line and line tax as stored, ids aside (a repriced line gets a new id)."""
+    return len(stored) == len(priced) and all(
+        dataclasses.replace(new, id=old.id) == old for old, new in zip(stored, priced, strict=True)
+    )
+
+
+def _totals_of(invoice: InvoiceRow) -> Totals:
+    return Totals(
+        invoice.subtotal, invoice.tax_total, invoice.total, invoice.amount_paid, invoice.amount_due
+    )
 
 
 def _as_input(line: LineRow) -> LineInput:
