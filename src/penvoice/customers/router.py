@@ -41,20 +41,7 @@ NameSearch = Annotated[
 
 
 def _customer(row: CustomerRow) -> Customer:
-    return Customer(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        billing_address=row.billing_address,
-        tax_id=row.tax_id,
-        currency=row.currency,
-        notes=row.notes,
-        archived=row.archived_at is not None,
-        archived_at=row.archived_at,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return Customer(**row.__dict__, archived=row.archived_at is not None)
 
 
 @router.post(

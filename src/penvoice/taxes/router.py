@@ -34,17 +34,7 @@ ArchivedFilter = Annotated[
 
 
 def _rate(row: TaxRateRow) -> TaxRate:
-    return TaxRate(
-        id=row.id,
-        display_name=row.display_name,
-        percentage=row.percentage,
-        inclusive=row.inclusive,
-        archived=row.archived_at is not None,
-        archived_at=row.archived_at,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return TaxRate(**row.__dict__, archived=row.archived_at is not None)
 
 
 @router.post(
