@@ -257,6 +257,45 @@ async def test_a_draft_is_409_and_another_orgs_invoice_is_404(billing: Billing) 
     ).status_code == 401
 
 
+async def test_a_line_taller_than_a_page_is_split_over_pages_and_nothing_is_lost(
+    billing: Billing,
+) -> None:
+    words = [f"w{n:03d}" for n in range(330)]  # 2,000 characters, the longest description
+    description = " ".join(words)[:2000]
+    short = [
+        {"description": f"Item {n:02d}", "quantity": "1", "unit_amount": 100} for n in range(50)
+    ]
+    long = {"description": description, "quantity": "1", "unit_amount": 200}
+    invoice = await finalized(billing, [*short[:25], long, *short[25:]])
+    pdf = read_pdf(await get_pdf(billing, invoice["id"]))
+    assert len(pdf.pages) >= 3
+    kept = description.split()
+    assert words_in_order(" ".join(["Item", "24", *kept, "Item", "25"]), pdf.text)
+    for n in range(50):
+        assert sum(f"Item {n:02d}" in page for page in pdf.pages) == 1, n
+    for number, page in enumerate(pdf.pages, start=1):
+        assert f"Page {number} of {len(pdf.pages)}" in page
+    response = await get_pdf(billing, invoice["id"])
+    for drawn in PdfReader(io.BytesIO(response.content)).pages:
+        assert lowest_body_text_mm(drawn) >= BOTTOM_MARGIN_MM  # nothing over the footer
+
+
+BOTTOM_MARGIN_MM = 20.0
+FOOTER = re.compile(r"^(Invoice \S+|Page \d+ of \d+)$")
+
+
+def lowest_body_text_mm(page: Any) -> float:
+    """Distance from the page's bottom edge of the lowest text that is not the footer."""
+    lowest: list[float] = []
+
+    def visit(text: str, _cm: Any, tm: Any, _font: Any, _size: Any) -> None:
+        if text.strip() and not FOOTER.match(text.strip()):
+            lowest.append(float(tm[5]) * 25.4 / 72)
+
+    page.extract_text(visitor_text=visit)
+    return min(lowest)
+
+
 def _line(*taxes: LineTaxRow) -> LineRow:
     return LineRow(uuid4(), 1, "x", Decimal(1), 100, None, None, 100, 0, 100, 0, 100, tuple(taxes))
 

@@ -24,7 +24,7 @@ from uuid import UUID
 
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF, FontFace
-from fpdf.enums import TableBordersLayout, TableCellFillMode, XPos, YPos
+from fpdf.enums import MethodReturnValue, TableBordersLayout, XPos, YPos
 
 from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.invoices.views import decimal_text
@@ -372,41 +372,100 @@ def _taxes_text(line: LineRow, currency: str) -> str:
     )
 
 
+LINE_HEIGHT = 4.2
+CELL_PAD_X = 1.5
+CELL_PAD_Y = 1.6
+
+
 def _line_table(pdf: _InvoiceDocument, invoice: InvoiceRow, lines: Sequence[LineRow]) -> None:
+    """The lines, laid out by hand: fpdf2's `table()` breaks every cell's text twice (once to
+    measure the row, once to draw it), character by character, which was half a render.
+    Here a cell is only broken into lines when it is wider than its column."""
     currency = invoice.currency
     pdf.typeset(8, colour=MUTED)
     pdf.cell(
         CONTENT_WIDTH, 5, f"Amounts in {currency}", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
-    pdf.typeset(8.5)
-    pdf.set_draw_color(*RULE)
-    pdf.set_line_width(0.2)
-    headings = FontFace(emphasis="BOLD", color=ACCENT, fill_color=HEADING_FILL)
-    with pdf.table(
-        col_widths=LINE_WIDTHS,
-        width=CONTENT_WIDTH,
-        text_align=LINE_ALIGN,
-        v_align="TOP",
-        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
-        cell_fill_color=ZEBRA_FILL,
-        cell_fill_mode=TableCellFillMode.EVEN_ROWS,
-        headings_style=headings,
-        line_height=4.2,
-        padding=(1.6, 1.5),
-        repeat_headings=1,
-    ) as table:
-        heading = table.row()
-        for title in LINE_COLUMNS:
-            heading.cell(title)
-        for line in lines:
-            row = table.row()
-            row.cell(line.description)
-            row.cell(decimal_text(line.quantity))
-            row.cell(format_amount(line.unit_amount, currency))
-            row.cell(_discount_text(line, currency))
-            row.cell(_taxes_text(line, currency))
-            row.cell(format_amount(line.total, currency))
+    auto_page_break, cell_margin = pdf.auto_page_break, pdf.c_margin
+    pdf.set_auto_page_break(False, margin=BOTTOM_MARGIN)  # rows break pages themselves
+    pdf.c_margin = 0  # the padding is CELL_PAD_X
+    try:
+        _table_heading(pdf)
+        for index, line in enumerate(lines):
+            texts = (
+                line.description,
+                decimal_text(line.quantity),
+                format_amount(line.unit_amount, currency),
+                _discount_text(line, currency),
+                _taxes_text(line, currency),
+                format_amount(line.total, currency),
+            )
+            pdf.typeset(8.5)
+            cells = [
+                _cell_lines(pdf, text, width)
+                for text, width in zip(texts, LINE_WIDTHS, strict=True)
+            ]
+            _table_row(pdf, cells, fill=ZEBRA_FILL if index % 2 else None)
+    finally:
+        pdf.c_margin = cell_margin
+        pdf.set_auto_page_break(auto_page_break, margin=BOTTOM_MARGIN)
     pdf.ln(5)
+
+
+def _cell_lines(pdf: _InvoiceDocument, text: str, width: float) -> list[str]:
+    """A cell's text as the lines it takes: its own line breaks, then wrapped to the column."""
+    inner = width - 2 * CELL_PAD_X
+    out: list[str] = []
+    for part in text.split("\n"):
+        if pdf.get_string_width(part) <= inner:
+            out.append(part)
+        else:
+            wrapped = pdf.multi_cell(
+                inner, LINE_HEIGHT, part, dry_run=True, output=MethodReturnValue.LINES
+            )
+            assert isinstance(wrapped, list)
+            out.extend(wrapped)
+    return out
+
+
+def _table_heading(pdf: _InvoiceDocument) -> None:
+    pdf.typeset(8.5, "B", ACCENT)
+    _table_row(pdf, [[title] for title in LINE_COLUMNS], fill=HEADING_FILL, heading=True)
+
+
+def _table_row(
+    pdf: _InvoiceDocument, cells: list[list[str]], *, fill: RGB | None, heading: bool = False
+) -> None:
+    """One row: its cells side by side, a rule below. A row that does not fit the rest of the
+    page moves to the next (after the heading again); one taller than a page is split."""
+    done, fresh_page = 0, False
+    tallest = max(len(cell) for cell in cells)
+    while done < tallest:
+        room = int((pdf.page_break_trigger - pdf.get_y() - 2 * CELL_PAD_Y) // LINE_HEIGHT)
+        if room < tallest - done and not fresh_page:
+            pdf.add_page()
+            fresh_page = True
+            if not heading:
+                _table_heading(pdf)
+                pdf.typeset(8.5)
+            continue
+        count = max(1, min(room, tallest - done))
+        top = pdf.get_y()
+        height = count * LINE_HEIGHT + 2 * CELL_PAD_Y
+        if fill is not None:
+            with pdf.local_context(fill_color=fill):
+                pdf.rect(MARGIN, top, CONTENT_WIDTH, height, style="F")
+        x = MARGIN
+        for cell, width, align in zip(cells, LINE_WIDTHS, LINE_ALIGN, strict=True):
+            for row, text in enumerate(cell[done : done + count]):
+                if text:
+                    pdf.set_xy(x + CELL_PAD_X, top + CELL_PAD_Y + row * LINE_HEIGHT)
+                    pdf.cell(width - 2 * CELL_PAD_X, LINE_HEIGHT, text, align=align[0])
+            x += width
+        pdf.set_y(top + height)
+        pdf._rule()
+        done += count
+        fresh_page = False
 
 
 def _summary(pdf: _InvoiceDocument, invoice: InvoiceRow, lines: Sequence[LineRow]) -> None:
