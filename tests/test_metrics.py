@@ -106,9 +106,28 @@ async def test_every_route_is_labelled_with_its_openapi_template(
             for method in operations:
                 await client.request(method.upper(), concrete)
         exposition = (await client.get("/metrics")).text
-    labelled = {dict(labels)["route"] for labels in samples(exposition, "http_requests_total")}
+    counted = samples(exposition, "http_requests_total").items()
+    labelled = {dict(labels)["route"] for labels, value in counted if value > 0}
     assert set(paths) <= labelled
     assert UNMATCHED_ROUTE not in labelled
+
+
+async def test_every_operation_exposes_its_500_counter_at_zero_before_any_error(
+    database_url: str, issuer: LocalIssuer
+) -> None:
+    """So that `rate()` sees a pod's first 500: a series born at 1 has no increase."""
+    async with running_app(app_environ(database_url, issuer)) as (app, client):
+        paths = app.openapi()["paths"]
+        exposition = (await client.get("/metrics")).text
+    errors = {
+        (dict(labels)["method"], dict(labels)["route"]): value
+        for labels, value in samples(exposition, "http_requests_total").items()
+        if dict(labels)["code"] == "500"
+    }
+    operations = {(m.upper(), path) for path, ops in paths.items() for m in ops}
+    assert operations <= set(errors)
+    assert set(errors.values()) == {0.0}
+    assert ("GET", "/v1/orgs/{org_id}/invoices/{invoice_id}") in errors
 
 
 @pytest.mark.skipif(

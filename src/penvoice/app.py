@@ -121,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_database_error_handlers(app)
     install_replay_handler(app)
     routes = RouteTemplates(app)
+    metrics.expose_errors_from_zero(routes.operations())
     # add_middleware wraps: the last added is outermost. The request limits are innermost,
     # so metrics and the access log count their refusals; metrics sit directly around them.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)

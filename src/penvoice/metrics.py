@@ -43,10 +43,13 @@ class RouteTemplates:
     def __init__(self, app: FastAPI) -> None:
         self._by_route: dict[int, str] = {}
         self._by_endpoint: dict[Callable[..., Any], str] = {}
+        self._operations: set[tuple[str, str]] = set()
         for context in iter_route_contexts(app.routes):
             path = context.path
             if path is None:
                 continue
+            methods = getattr(context.original_route, "methods", None) or set()
+            self._operations.update((method, path) for method in methods)
             key = id(context.original_route)
             if key in self._by_route and self._by_route[key] != path:
                 raise ValueError(f"route {path} is included twice; metrics labels need one path")
@@ -56,6 +59,10 @@ class RouteTemplates:
 
     def templates(self) -> set[str]:
         return set(self._by_route.values())
+
+    def operations(self) -> set[tuple[str, str]]:
+        """Every (method, route template) the app answers."""
+        return set(self._operations)
 
     def label_for(self, scope: Scope) -> str:
         route = scope.get("route")
@@ -106,6 +113,15 @@ class HttpMetrics:
             self._children[(method, route, code)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def expose_errors_from_zero(self, operations: Iterable[tuple[str, str]]) -> None:
+        """Create the `code="500"` request counter of every operation at 0.
+
+        `rate()` needs two samples of a series: a series born at its first error would hide
+        that error from the canary gate's success rate (and a pod's only error from the gate
+        altogether). Created at start, the first 500 is an increase like any other."""
+        for method, route in sorted(operations):
+            self.requests.labels(method, route, "500")
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
