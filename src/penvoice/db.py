@@ -44,6 +44,7 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 # What a background task or probe may meet when it asks for a connection.
 NO_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     *DATABASE_UNAVAILABLE_ERRORS,
+    asyncpg.InternalClientError,  # a pooled session the server ended a moment ago
     ServiceUnavailable,
 )
 # What releasing a connection that broke mid-request may raise (its reset fails), e.g.
@@ -129,10 +130,24 @@ async def _transaction(request: Request) -> AsyncIterator[Connection]:
         await transaction.start()
         try:
             yield conn
+        except asyncpg.InternalClientError as exc:
+            if await _roll_back(conn, transaction):
+                raise  # the connection works: a real misuse of it, a bug, so a 500
+            # The server ended the session between two of the handler's statements (a fatal
+            # 57P01 arrived while the connection was idle), so asyncpg refused the next one.
+            log.warning("database unavailable: session ended mid-request (%s)", exc)
+            raise _session_ended("The database ended the session mid-request.") from exc
         except BaseException:
             await _roll_back(conn, transaction)
             raise
         await _commit(conn, transaction)
+
+
+def _session_ended(what: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"{what} Nothing was saved; retry shortly.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
 
 
 def _discard(conn: Connection) -> None:
@@ -151,14 +166,12 @@ async def _commit(conn: Connection, transaction: asyncpg.transaction.Transaction
         # stopping server arrived while the connection was idle), so asyncpg refused to send
         # COMMIT at all: nothing was saved, and the database, not the request, is at fault.
         log.warning("database unavailable: session ended before commit (%s)", exc)
-        raise ServiceUnavailable(
-            "The database ended the session before the commit; nothing was saved. Retry shortly.",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        ) from exc
+        raise _session_ended("The database ended the session before the commit.") from exc
 
 
-async def _roll_back(conn: Connection, transaction: asyncpg.transaction.Transaction) -> None:
+async def _roll_back(conn: Connection, transaction: asyncpg.transaction.Transaction) -> bool:
     """Roll back after the handler failed; the handler's own error is what the client sees.
+    False when the session had already ended.
 
     A rollback that fails (the session already ended) has nothing left to undo: a transaction
     never outlives its session, and the pool discards the broken connection on release.
@@ -168,6 +181,8 @@ async def _roll_back(conn: Connection, transaction: asyncpg.transaction.Transact
     except RELEASE_ERRORS as exc:
         _discard(conn)
         log.warning("database rollback failed, session gone: %s", type(exc).__name__)
+        return False
+    return True
 
 
 # scope="function": the transaction ends when the handler returns, before the response

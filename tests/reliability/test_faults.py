@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from penvoice.customers import repository as customers_repository
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres
 from penvoice.migrate.runner import Migrator
@@ -518,3 +519,68 @@ async def test_a_failed_rollback_leaves_the_handlers_own_error_as_the_answer(
     assert after.status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("rollback failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_session_ended_between_two_statements_is_a_503_and_nothing_is_saved(
+    database_url: str,
+    admin_database_url: str,
+    issuer: LocalIssuer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the outage test in CI after the commit fix: the stopping server's fatal
+    message arrived between two statements of a create, and asyncpg's refusal of the next
+    statement (InternalClientError) was a 500. Here the session really ends (and is gone)
+    before the insert, which then fails as asyncpg reports it."""
+    token = issuer.mint_token("midway-owner")
+    ended: list[int] = []
+
+    async def end_the_session_then_insert(conn: Any, *args: Any) -> Any:
+        pid = conn.get_server_pid()
+        admin = await asyncpg.connect(admin_database_url)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1"
+            while not await admin.fetchval(gone, pid):  # noqa: ASYNC110 - polls the server
+                await asyncio.sleep(0.01)
+        finally:
+            await admin.close()
+        ended.append(pid)
+        raise asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        org = await create_org(client, token, "M")
+        with monkeypatch.context() as patch:
+            patch.setattr(customers_repository, "insert_customer", end_the_session_then_insert)
+            caplog.clear()
+            created = await client.post(
+                f"/v1/orgs/{org['id']}/customers", json={"name": "Lost"}, headers=bearer(token)
+            )
+        listed = await client.get(f"/v1/orgs/{org['id']}/customers", headers=bearer(token))
+    assert ended
+    assert created.status_code == 503, created.text
+    assert created.headers["content-type"] == PROBLEM
+    assert created.headers["retry-after"] == "1"
+    assert listed.json()["items"] == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_internal_client_error_on_a_working_connection_stays_a_500(
+    database_url: str, issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 503 is only for a session that is gone: misuse of a live connection is a bug."""
+    token = issuer.mint_token("misuse-owner")
+
+    async def misuse(conn: Any, *args: Any) -> Any:
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation (12)")
+
+    async with running_app(app_environ(database_url, issuer)) as (_, client):
+        org = await create_org(client, token, "B")
+        monkeypatch.setattr(customers_repository, "insert_customer", misuse)
+        created = await client.post(
+            f"/v1/orgs/{org['id']}/customers", json={"name": "Bug"}, headers=bearer(token)
+        )
+    assert created.status_code == 500
+    assert created.headers["content-type"] == PROBLEM
