@@ -35,12 +35,18 @@ class HeldRenders:
         assert await asyncio.to_thread(self.started.acquire, True, 10)
 
 
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> HeldRenders:
+    """Every PDF of the test renders only once `held.release` is set."""
+    renders = HeldRenders()
+    monkeypatch.setattr(documents, "_render", renders)
+    return renders
+
+
 async def test_no_database_connection_is_held_while_a_pdf_renders(
-    billing: Billing, monkeypatch: pytest.MonkeyPatch
+    billing: Billing, held: HeldRenders
 ) -> None:
     invoice = await finalized(billing)
-    held = HeldRenders()
-    monkeypatch.setattr(documents, "_render", held)
     request = asyncio.create_task(get_pdf(billing, invoice["id"]))
     await held.wait_started()
     pool = billing.api.app.state.database.pool_state()
@@ -55,11 +61,9 @@ async def test_no_database_connection_is_held_while_a_pdf_renders(
 
 
 async def test_a_render_that_finds_no_free_slot_in_time_is_a_503(
-    billing: Billing, monkeypatch: pytest.MonkeyPatch
+    billing: Billing, held: HeldRenders
 ) -> None:
     invoice = await finalized(billing)
-    held = HeldRenders()
-    monkeypatch.setattr(documents, "_render", held)
     billing.api.app.state.render_slots = RenderSlots(slots=1, wait_seconds=0.2)
     first = asyncio.create_task(get_pdf(billing, invoice["id"]))
     await held.wait_started()

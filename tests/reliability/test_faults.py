@@ -10,7 +10,7 @@ import logging
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -457,6 +457,36 @@ def end_the_session_then(terminated: list[int], database_url: str) -> Any:
     return ended
 
 
+async def with_the_session_ending_at(
+    method: str,
+    database_url: str,
+    request: Awaitable[httpx.Response],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[httpx.Response, list[int]]:
+    """Send `request` while `Transaction.<method>` meets an ended session; the answer and
+    what `pg_terminate_backend` returned."""
+    terminated: list[int] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            asyncpg.transaction.Transaction, method, end_the_session_then(terminated, database_url)
+        )
+        caplog.clear()
+        response = await request
+    return response, terminated
+
+
+def assert_unavailable_and_nothing_saved(
+    created: httpx.Response, listed: httpx.Response, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert created.status_code == 503, created.text
+    assert created.headers["content-type"] == PROBLEM
+    assert created.headers["retry-after"] == "1"
+    assert listed.status_code == 200
+    assert listed.json()["items"] == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_a_session_ended_before_commit_is_a_503_and_nothing_is_saved(
     database_url: str,
     admin_database_url: str,
@@ -469,25 +499,18 @@ async def test_a_session_ended_before_commit_is_a_503_and_nothing_is_saved(
     token = issuer.mint_token("commit-owner")
     async with running_app(app_environ(database_url, issuer)) as (_, client):
         org = await create_org(client, token, "C")
-        terminated: list[int] = []
-        with monkeypatch.context() as patch:
-            patch.setattr(
-                asyncpg.transaction.Transaction,
-                "commit",
-                end_the_session_then(terminated, admin_database_url),
-            )
-            caplog.clear()
-            created = await client.post(
+        created, terminated = await with_the_session_ending_at(
+            "commit",
+            admin_database_url,
+            client.post(
                 f"/v1/orgs/{org['id']}/customers", json={"name": "Lost"}, headers=bearer(token)
-            )
+            ),
+            caplog,
+            monkeypatch,
+        )
         listed = await client.get(f"/v1/orgs/{org['id']}/customers", headers=bearer(token))
     assert terminated == [True]
-    assert created.status_code == 503, created.text
-    assert created.headers["content-type"] == PROBLEM
-    assert created.headers["retry-after"] == "1"
-    assert listed.status_code == 200
-    assert listed.json()["items"] == []
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert_unavailable_and_nothing_saved(created, listed, caplog)
 
 
 async def test_a_failed_rollback_leaves_the_handlers_own_error_as_the_answer(
@@ -501,17 +524,13 @@ async def test_a_failed_rollback_leaves_the_handlers_own_error_as_the_answer(
     token = issuer.mint_token("rollback-owner")
     async with running_app(app_environ(database_url, issuer)) as (_, client):
         org = await create_org(client, token, "R")
-        terminated: list[int] = []
-        with monkeypatch.context() as patch:
-            patch.setattr(
-                asyncpg.transaction.Transaction,
-                "rollback",
-                end_the_session_then(terminated, admin_database_url),
-            )
-            caplog.clear()
-            missing = await client.get(
-                f"/v1/orgs/{org['id']}/customers/{uuid.uuid4()}", headers=bearer(token)
-            )
+        missing, terminated = await with_the_session_ending_at(
+            "rollback",
+            admin_database_url,
+            client.get(f"/v1/orgs/{org['id']}/customers/{uuid.uuid4()}", headers=bearer(token)),
+            caplog,
+            monkeypatch,
+        )
         after = await client.get(f"/v1/orgs/{org['id']}/customers", headers=bearer(token))
     assert terminated == [True]
     assert missing.status_code == 404, missing.text
@@ -560,11 +579,7 @@ async def test_a_session_ended_between_two_statements_is_a_503_and_nothing_is_sa
             )
         listed = await client.get(f"/v1/orgs/{org['id']}/customers", headers=bearer(token))
     assert ended
-    assert created.status_code == 503, created.text
-    assert created.headers["content-type"] == PROBLEM
-    assert created.headers["retry-after"] == "1"
-    assert listed.json()["items"] == []
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert_unavailable_and_nothing_saved(created, listed, caplog)
 
 
 async def test_an_internal_client_error_on_a_working_connection_stays_a_500(
