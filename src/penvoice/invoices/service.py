@@ -79,9 +79,7 @@ async def update_draft(
     changes = {name: value for name, value in sent.items() if name != "lines"}
     if body.customer_id is not None:
         await _billable_customer(conn, access.org_id, body.customer_id)
-    totals = Totals(
-        invoice.subtotal, invoice.tax_total, invoice.total, invoice.amount_paid, invoice.amount_due
-    )
+    totals = _totals_of(invoice)
     if body.lines is not None:  # amounts are minor units: only new lines change the figures
         rates = await _usable_rates(conn, access.org_id, body.lines)
         lines, totals = price_lines(body.lines, rates, body.currency or invoice.currency)
@@ -167,16 +165,7 @@ async def void(
     _require_status(invoice, {"open", "uncollectible"}, "void")
     if invoice.amount_paid > 0:
         raise Conflict("An invoice with payments cannot be voided; delete the payments first.")
-    await repository.set_status(conn, access.org_id, invoice_id, "void", access.actor)
-    await events.append(
-        conn,
-        access.org_id,
-        "invoice.voided",
-        access.actor,
-        ("invoice", invoice_id),
-        {"number": invoice.number},
-    )
-    return await _invoice(conn, access.org_id, invoice_id)
+    return await _move_to(conn, access, invoice, "void", "invoice.voided")
 
 
 async def mark_uncollectible(
@@ -184,16 +173,19 @@ async def mark_uncollectible(
 ) -> InvoiceRow:
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open"}, "mark uncollectible")
-    await repository.set_status(conn, access.org_id, invoice_id, "uncollectible", access.actor)
+    return await _move_to(conn, access, invoice, "uncollectible", "invoice.marked_uncollectible")
+
+
+async def _move_to(
+    conn: Connection, access: OrgAccess, invoice: InvoiceRow, status: str, event: str
+) -> InvoiceRow:
+    """Set a locked invoice's status, record the event, and read it back."""
+    await repository.set_status(conn, access.org_id, invoice.id, status, access.actor)
+    subject = ("invoice", invoice.id)
     await events.append(
-        conn,
-        access.org_id,
-        "invoice.marked_uncollectible",
-        access.actor,
-        ("invoice", invoice_id),
-        {"number": invoice.number},
+        conn, access.org_id, event, access.actor, subject, {"number": invoice.number}
     )
-    return await _invoice(conn, access.org_id, invoice_id)
+    return await _invoice(conn, access.org_id, invoice.id)
 
 
 def _require_status(invoice: InvoiceRow, allowed: set[str], action: str) -> None:
