@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -17,8 +16,8 @@ from penvoice.db import RETRY_AFTER_SECONDS, database_of
 from penvoice.documents.csv_export import InvoiceCsvExport
 from penvoice.errors import Conflict, ServiceUnavailable
 from penvoice.invoices import repository, service
-from penvoice.invoices.repository import InvoiceFilters, InvoiceRow, LineRow
-from penvoice.invoices.schemas import Status
+from penvoice.invoices.filters import FilterQuery
+from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.openapi import PROBLEMS
 from penvoice.tenancy.access import AsViewer, UserTransaction
 
@@ -140,12 +139,6 @@ async def invoice_pdf(invoice_id: InvoiceID, access: AsViewer, conn: UserTransac
 async def export_invoices_csv(
     request: Request,
     access: AsViewer,
-    status: Status | None = None,
-    customer_id: UUID | None = None,
-    overdue: Annotated[bool | None, Query(description="Open and past due.")] = None,
-    issue_date_from: date | None = None,
-    issue_date_to: date | None = None,
-    number: Annotated[str | None, Query(max_length=40)] = None,
+    filters: FilterQuery,
 ) -> InvoiceCsvExport:
-    filters = InvoiceFilters(status, customer_id, overdue, issue_date_from, issue_date_to, number)
     return InvoiceCsvExport(database_of(request), access.principal, access.org_id, filters)

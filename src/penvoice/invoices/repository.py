@@ -124,16 +124,35 @@ async def get_invoice(
     return _invoice(row) if row else None
 
 
-# The list's filters, keyset and order, shared by the full rows and the summaries.
-_LIST_QUERY_TAIL = """
-    WHERE org_id = $1
-      AND ($2::text IS NULL OR status = $2)
-      AND ($3::uuid IS NULL OR customer_id = $3)
+def filter_conditions(alias: str = "") -> str:
+    """The WHERE conditions of `InvoiceFilters` on `invoices` (or its `alias`), with the
+    parameters of `filter_args`: $1 the organisation, $2 to $7 the filters."""
+    i = f"{alias}." if alias else ""
+    return f"""{i}org_id = $1
+      AND ($2::text IS NULL OR {i}status = $2)
+      AND ($3::uuid IS NULL OR {i}customer_id = $3)
       AND ($4::boolean IS NULL
-           OR $4 = (status = 'open' AND due_date < current_date))
-      AND ($5::date IS NULL OR issue_date >= $5)
-      AND ($6::date IS NULL OR issue_date <= $6)
-      AND ($7::text IS NULL OR number = $7)
+           OR $4 = ({i}status = 'open' AND {i}due_date < current_date))
+      AND ($5::date IS NULL OR {i}issue_date >= $5)
+      AND ($6::date IS NULL OR {i}issue_date <= $6)
+      AND ($7::text IS NULL OR {i}number = $7)"""
+
+
+def filter_args(org_id: UUID, filters: InvoiceFilters) -> tuple[Any, ...]:
+    return (
+        org_id,
+        filters.status,
+        filters.customer_id,
+        filters.overdue,
+        filters.issued_from,
+        filters.issued_to,
+        filters.number,
+    )
+
+
+# The list's filters, keyset and order, shared by the full rows and the summaries.
+_LIST_QUERY_TAIL = f"""
+    WHERE {filter_conditions()}
       AND ($8::timestamptz IS NULL OR (created_at, id) < ($8, $9))
     ORDER BY created_at DESC, id DESC
     LIMIT $10"""
@@ -143,18 +162,7 @@ def _list_args(
     org_id: UUID, filters: InvoiceFilters, limit: int, after: tuple[datetime, UUID] | None
 ) -> tuple[Any, ...]:
     created_at, last_id = after if after else (None, None)
-    return (
-        org_id,
-        filters.status,
-        filters.customer_id,
-        filters.overdue,
-        filters.issued_from,
-        filters.issued_to,
-        filters.number,
-        created_at,
-        last_id,
-        limit + 1,
-    )
+    return (*filter_args(org_id, filters), created_at, last_id, limit + 1)
 
 
 async def list_invoices(

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Response
 
 from penvoice.concurrency import ExpectedVersion, etag
 from penvoice.db import Connection
 from penvoice.idempotency.keys import Idempotency, IdempotentRequest
 from penvoice.invoices import repository, service
-from penvoice.invoices.repository import InvoiceFilters, InvoiceRow
+from penvoice.invoices.filters import FilterQuery
+from penvoice.invoices.repository import InvoiceRow
 from penvoice.invoices.schemas import (
     FinalizeRequest,
     Invoice,
     InvoiceCreate,
     InvoiceSummary,
     InvoiceUpdate,
-    Status,
 )
 from penvoice.invoices.views import invoice_view
 from penvoice.openapi import PROBLEMS
@@ -81,17 +80,11 @@ async def create_invoice(
 async def list_invoices(
     access: AsViewer,
     conn: UserTransaction,
+    filters: FilterQuery,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-    status: Status | None = None,
-    customer_id: UUID | None = None,
-    overdue: Annotated[bool | None, Query(description="Open and past due.")] = None,
-    issue_date_from: date | None = None,
-    issue_date_to: date | None = None,
-    number: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Page[InvoiceSummary]:
     after = decode_cursor(cursor, created_id_key) if cursor else None
-    filters = InvoiceFilters(status, customer_id, overdue, issue_date_from, issue_date_to, number)
     items = await repository.list_summaries(conn, access.org_id, filters, limit=limit, after=after)
     return page_of(items, limit, key=lambda item: (item.created_at.isoformat(), item.id))
 
