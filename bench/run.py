@@ -374,7 +374,7 @@ class Scenario:
 
 
 def scenarios(fx: fixtures_module.Fixtures, quick: bool) -> list[Scenario]:
-    big, small = fx.orgs["1M"], fx.orgs["1k"]
+    big = fx.orgs["1M"]
     base = "/v1/orgs"
     payment = {
         "amount": 100,
@@ -386,39 +386,32 @@ def scenarios(fx: fixtures_module.Fixtures, quick: bool) -> list[Scenario]:
     shots = len(fx.drafts)
     return [
         Scenario("healthz", [("GET", "/healthz", None)], note="framework floor"),
-        Scenario(
-            "get invoice (1M org)",
-            [("GET", f"{base}/{big}/invoices/{i}", None) for i in fx.get_ids["1M"]],
-            budget_cpu_ms=0.5,
-            budget_p99_ms=15,
-            note=f"{len(fx.get_ids['1M'])} different 10-line invoices, cycled",
+        *(
+            Scenario(
+                f"get invoice ({size} org)",
+                [("GET", f"{base}/{fx.orgs[size]}/invoices/{i}", None) for i in fx.get_ids[size]],
+                budget_cpu_ms=0.5,
+                budget_p99_ms=15,
+                note=f"{len(fx.get_ids[size])} different 10-line invoices, cycled",
+            )
+            for size in ("1M", "1k")
         ),
-        Scenario(
-            "get invoice (1k org)",
-            [("GET", f"{base}/{small}/invoices/{i}", None) for i in fx.get_ids["1k"]],
-            budget_cpu_ms=0.5,
-            budget_p99_ms=15,
-            note=f"{len(fx.get_ids['1k'])} different 10-line invoices, cycled",
-        ),
-        Scenario(
-            "list 50 paid, deep cursor (1M org)",
-            [
-                ("GET", f"{base}/{big}/invoices?limit=50&status=paid&cursor={c}", None)
-                for c in fx.list_cursors["1M"]
-            ],
-            budget_cpu_ms=1.5,
-            budget_p99_ms=15,
-            note="pages 400,000-450,000 items down the status=paid chain",
-        ),
-        Scenario(
-            "list 50 paid, deep cursor (1k org)",
-            [
-                ("GET", f"{base}/{small}/invoices?limit=50&status=paid&cursor={c}", None)
-                for c in fx.list_cursors["1k"]
-            ],
-            budget_cpu_ms=1.5,
-            budget_p99_ms=15,
-            note="pages 300-350 items down the status=paid chain",
+        *(
+            Scenario(
+                f"list 50 paid, deep cursor ({size} org)",
+                [
+                    (
+                        "GET",
+                        f"{base}/{fx.orgs[size]}/invoices?limit=50&status=paid&cursor={c}",
+                        None,
+                    )
+                    for c in fx.list_cursors[size]
+                ],
+                budget_cpu_ms=1.5,
+                budget_p99_ms=15,
+                note=f"pages {depth} items down the status=paid chain",
+            )
+            for size, depth in (("1M", "400,000-450,000"), ("1k", "300-350"))
         ),
         Scenario(
             "create 5-line draft",
