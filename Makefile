@@ -18,6 +18,7 @@ lint: $(VENV)
 	.venv/bin/ruff format --check src tests tools bench
 	.venv/bin/ruff check src tests tools bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 # Benchmarks (issue 7): seeds .local/bench once (--reuse keeps it), serves, drives wrk and a
 # fixed-rate load generator, writes bench/results/<time>.json. Never part of `make test`.

@@ -21,12 +21,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from penvoice.app import create_app
 from penvoice.config import Settings
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres
+from penvoice.web.edge import Edge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
@@ -175,10 +175,10 @@ def app_environ(database_url: str, issuer: LocalIssuer, **overrides: str) -> dic
 
 
 @asynccontextmanager
-async def running_app(environ: dict[str, str]) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def running_app(environ: dict[str, str]) -> AsyncIterator[tuple[Edge, httpx.AsyncClient]]:
     """The real app with its lifespan, served in-process through ASGI."""
     app = create_app(Settings.from_environ(environ))
-    async with app.router.lifespan_context(app):
+    async with app.lifespan_context():
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield app, client
@@ -190,7 +190,7 @@ class Api:
 
     client: httpx.AsyncClient
     issuer: LocalIssuer
-    app: FastAPI
+    app: Edge
 
     def auth(self, subject: str, **claims: object) -> dict[str, str]:
         token = self.issuer.mint_token(subject, **claims)  # type: ignore[arg-type]

@@ -58,7 +58,8 @@ async def test_cors_allows_only_configured_origins(database_url: str, issuer: Lo
         simple = await client.get("/healthz", headers={"Origin": "https://evil.example"})
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://test.penvoice.app"
-    assert allowed.headers["access-control-allow-credentials"] == "true"
+    # A bearer-token API: no cookies, so no credentials over CORS (issue 17).
+    assert "access-control-allow-credentials" not in allowed.headers
     assert refused.status_code == 400
     assert refused.headers["content-type"] == "application/problem+json"
     assert "access-control-allow-origin" not in refused.headers

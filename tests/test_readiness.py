@@ -5,12 +5,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from fastapi import FastAPI
 
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres, free_port
 from penvoice.migrate.runner import Migrator
 from penvoice.schema import SCHEMA_VERSION
+from penvoice.web.edge import Edge
 from tests.conftest import MIGRATIONS_DIR, app_environ, running_app
 
 pytestmark = pytest.mark.anyio
@@ -114,7 +114,7 @@ async def test_database_outage_is_not_ready_and_recovers_without_restart(
         assert (await client.get("/readyz")).status_code == 200
 
 
-def _credentials_checked(app: FastAPI) -> bool:
+def _credentials_checked(app: Edge) -> bool:
     result = app.state.readiness.client_credentials
     return result is not None and result.detail not in {
         "not checked yet",

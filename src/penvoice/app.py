@@ -1,4 +1,4 @@
-"""create_app(settings): wiring only — routers, middleware, error handlers, lifespan."""
+"""create_app(settings): wiring only — the declared routes, the edge, the lifespan."""
 
 from __future__ import annotations
 
@@ -14,29 +14,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from penvoice import __version__
-from penvoice.access import AccessMiddleware
 from penvoice.auth import IssuerKeys, TokenVerifier
 from penvoice.config import Settings
-from penvoice.cors import StrictCORSMiddleware
 from penvoice.customers.router import router as customers_router
-from penvoice.db import Database, install_database_error_handlers
+from penvoice.db import Database
 from penvoice.docs import router as docs_router
 from penvoice.documents.router import RenderSlots
 from penvoice.documents.router import router as documents_router
-from penvoice.errors import install_error_handlers
 from penvoice.events.router import router as events_router
 from penvoice.health import ReadinessChecks
 from penvoice.health import router as health_router
-from penvoice.idempotency.keys import install_replay_handler, purge_expired_keys
+from penvoice.idempotency.keys import purge_expired_keys
 from penvoice.invoices.router import router as invoices_router
-from penvoice.limits import RequestLimitsMiddleware
 from penvoice.me.router import router as me_router
-from penvoice.metrics import HttpMetrics, MetricsMiddleware, PoolCollector, RouteTemplates
+from penvoice.metrics import HttpMetrics, PoolCollector
 from penvoice.openapi import document_validation_problems
 from penvoice.orgs.router import router as orgs_router
 from penvoice.payments.router import router as payments_router
 from penvoice.reports.router import router as reports_router
 from penvoice.taxes.router import router as taxes_router
+from penvoice.web.edge import Edge
 
 log = logging.getLogger("penvoice.app")
 
@@ -44,13 +41,14 @@ REVISION = os.environ.get("PENVOICE_REVISION", "unknown")
 STARTUP_KEYS_WAIT_SECONDS = 1.0
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> Edge:
+    """The routers, declared once, compiled behind the request edge (`penvoice.web`)."""
     database = Database(settings)
     metrics = HttpMetrics(version=__version__, revision=REVISION)
     metrics.add_collector(PoolCollector(database.pool_state))
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Edge) -> AsyncIterator[None]:
         async with httpx.AsyncClient(follow_redirects=False) as http:
             keys = IssuerKeys(settings.kc_issuer, http)
             readiness = ReadinessChecks(settings, database, keys)
@@ -79,20 +77,16 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.gather(*background, return_exceptions=True)
                 await database.close(timeout=5)
 
-    app = FastAPI(
+    declared = FastAPI(
         title="Penvoice API",
         version=__version__,
         summary="Invoicing for freelancers and small teams.",
-        lifespan=lifespan,
         docs_url=None,  # served by penvoice.docs from the bundled Swagger UI
         redoc_url=None,
+        openapi_url=None,  # served by the edge from `openapi()`
     )
-    app.state.settings = settings
-    app.state.database = database
-    app.state.metrics = metrics
-    app.state.render_slots = RenderSlots()
-    app.include_router(health_router)
-    app.include_router(docs_router)
+    declared.include_router(health_router)
+    declared.include_router(docs_router)
     for router in (
         me_router,
         orgs_router,
@@ -104,9 +98,9 @@ def create_app(settings: Settings) -> FastAPI:
         customers_router,
         taxes_router,
     ):
-        app.include_router(router, prefix="/v1")
+        declared.include_router(router, prefix="/v1")
 
-    @app.get(
+    @declared.get(
         "/metrics",
         summary="Prometheus metrics",
         tags=["platform"],
@@ -116,17 +110,18 @@ def create_app(settings: Settings) -> FastAPI:
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    document_validation_problems(app)
-    install_error_handlers(app)
-    install_database_error_handlers(app)
-    install_replay_handler(app)
-    routes = RouteTemplates(app)
-    metrics.expose_errors_from_zero(routes.operations())
-    # add_middleware wraps: the last added is outermost. The request limits are innermost,
-    # so metrics and the access log count their refusals; metrics sit directly around them.
-    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
-    if settings.cors_origins:
-        app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
-    app.add_middleware(AccessMiddleware, routes=routes)
+    document_validation_problems(declared)
+    app = Edge(
+        declared,
+        database=database,
+        metrics=metrics,
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        cors_origins=settings.cors_origins,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.metrics = metrics
+    app.state.render_slots = RenderSlots()
+    metrics.expose_errors_from_zero(app.operations())
     return app

@@ -124,8 +124,12 @@ def database_of(request: Request) -> Database:
     return database
 
 
-async def _transaction(request: Request) -> AsyncIterator[Connection]:
-    async with database_of(request).connection() as conn:
+@asynccontextmanager
+async def request_transaction(database: Database) -> AsyncIterator[Connection]:
+    """The request's transaction: committed when the block ends (before the response is
+    sent, so a failed commit is an error response rather than a lost write), rolled back
+    on any error."""
+    async with database.connection() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
@@ -141,6 +145,12 @@ async def _transaction(request: Request) -> AsyncIterator[Connection]:
             await _roll_back(conn, transaction)
             raise
         await _commit(conn, transaction)
+
+
+async def transaction_dependency(request: Request) -> AsyncIterator[Connection]:
+    """The declaration of `Transaction`; the edge (`penvoice.web`) opens it itself."""
+    async with request_transaction(database_of(request)) as conn:
+        yield conn
 
 
 def _session_ended(what: str) -> ServiceUnavailable:
@@ -187,7 +197,7 @@ async def _roll_back(conn: Connection, transaction: asyncpg.transaction.Transact
 
 # scope="function": the transaction ends when the handler returns, before the response
 # is sent, so a failed commit becomes an error response rather than a lost write.
-Transaction = Annotated[Connection, Depends(_transaction, scope="function")]
+Transaction = Annotated[Connection, Depends(transaction_dependency, scope="function")]
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> Response:

@@ -1,11 +1,11 @@
 """Limits on what a client may send: the request head, the URL's encoding, the body.
 
-`RequestLimitsMiddleware` (pure ASGI) answers 413 problem+json for a body over
+The edge (`penvoice.web.edge`) answers 413 problem+json (`PayloadTooLarge`) for a body over
 `MAX_BODY_BYTES`: at once when `Content-Length` says so (the body is never read), and
 otherwise by counting the bytes as they stream in, so a chunked or lying upload is cut off
 at the limit rather than buffered whole. A path or query string that is not UTF-8 once
-percent-decoded is a 400 problem+json: the framework would silently replace the bad bytes
-with U+FFFD, so a malformed filter would quietly become a different filter.
+percent-decoded is a 400 problem+json (`url_is_utf8`): decoding would silently replace the
+bad bytes with U+FFFD, so a malformed filter would quietly become a different filter.
 
 `bounded_httptools_protocol` is uvicorn's httptools protocol with a bound on the request
 head (request line and headers, `MAX_HEADER_BYTES`): httptools itself buffers a header of
@@ -21,95 +21,30 @@ import logging
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from penvoice.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, problem_response
+from penvoice.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, PenvoiceError
 
 log = logging.getLogger("penvoice.limits")
 
 
-class BodyTooLarge(HTTPException):
-    """Raised from `receive` once the streamed body passes the limit.
+class PayloadTooLarge(PenvoiceError):
+    """A body over the limit: refused when `Content-Length` says so (never read), or as
+    soon as the streamed bytes pass it. The rest is not read, so the connection closes."""
 
-    An `HTTPException`, so FastAPI's body reading passes it on untouched and the error
-    handlers render it as a 413 problem like any other.
-    """
+    status = 413
+    slug = "payload-too-large"
+    title = "Request body too large"
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(
-            413,
             f"The request body exceeds the limit of {max_bytes} bytes.",
-            # The rest of the body is not read: the client must not reuse the connection.
             headers={"Connection": "close"},
         )
 
 
-class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if not _url_is_utf8(scope):
-            response = problem_response(
-                400,
-                "bad-request",
-                "Bad request",
-                "The path or query string is not valid UTF-8 once percent-decoded.",
-            )
-            await response(scope, _no_receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send)
-            return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await self._refuse(scope, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        log.info("request body over %d bytes refused", self.max_bytes)
-        response = problem_response(
-            413,
-            "payload-too-large",
-            "Request body too large",
-            BodyTooLarge(self.max_bytes).detail,
-            headers={"Connection": "close"},
-        )
-        await response(scope, _no_receive, send)
-
-
-async def _no_receive() -> Message:  # pragma: no cover - a Response never reads the request
-    return {"type": "http.disconnect"}
-
-
-def _url_is_utf8(scope: Scope) -> bool:
+def url_is_utf8(scope: Scope) -> bool:
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
     query: bytes = scope.get("query_string", b"")
     try:
@@ -118,14 +53,6 @@ def _url_is_utf8(scope: Scope) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() else None
-    return None
 
 
 def _raw_problem(

@@ -9,6 +9,8 @@ from penvoice.concurrency import etag
 from penvoice.idempotency.keys import Idempotency
 
 
-async def created(key: Idempotency, resource: BaseModel, version: int, location: str) -> Response:
+async def created(
+    key: Idempotency, resource: BaseModel | bytes, version: int, location: str
+) -> Response:
     """201 with `resource`; a retry with the same `Idempotency-Key` replays this response."""
     return await key.respond(201, resource, {"ETag": etag(version), "Location": location})

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI
 
 from penvoice.config import Settings
 from penvoice.health import ReadinessChecks
 from penvoice.limits import bounded_httptools_protocol
+from penvoice.web.edge import Edge
 
 log = logging.getLogger("penvoice.server")
 
@@ -30,7 +30,7 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
+    def __init__(self, config: uvicorn.Config, app: Edge, drain_seconds: float) -> None:
         super().__init__(config)
         self._app = app
         self._drain_seconds = drain_seconds
@@ -65,7 +65,7 @@ class DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run(app: FastAPI, settings: Settings) -> None:
+def run(app: Edge, settings: Settings) -> None:
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -33,7 +33,10 @@ def test_no_banner_and_nosniff_on_every_kind_of_response_from_the_real_server(
             "401": client.get("/v1/me"),
             "404": client.get("/nowhere"),
             "405": client.delete("/healthz"),
-            "413": client.post("/v1/orgs", content=b"x" * 100_000),
+            "401 before any body": client.post("/v1/orgs", content=b"x" * 100_000),
+            "413": client.post(
+                "/v1/orgs", content=b"x" * 100_000, headers={"Authorization": f"Bearer {token}"}
+            ),
             "422": client.post("/v1/orgs", json={}, headers={"Authorization": f"Bearer {token}"}),
         }
     for label, response in responses.items():

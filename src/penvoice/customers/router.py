@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Response
 
 from penvoice.concurrency import ExpectedVersion, etag
 from penvoice.customers import service
-from penvoice.customers.repository import CustomerRow
 from penvoice.customers.schemas import Customer, CustomerCreate, CustomerUpdate
+from penvoice.customers.service import CustomerRow
 from penvoice.idempotency.keys import IdempotentRequest
 from penvoice.openapi import PROBLEMS
 from penvoice.pagination import (

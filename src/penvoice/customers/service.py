@@ -8,7 +8,8 @@ from uuid import UUID
 from penvoice.archivable.service import append_change_events, changed_fields
 from penvoice.concurrency import check_version
 from penvoice.customers import repository
-from penvoice.customers.repository import CustomerInvoiced, CustomerRow, EmailTaken
+from penvoice.customers.repository import CustomerInvoiced, EmailTaken
+from penvoice.customers.repository import CustomerRow as CustomerRow  # the routes' row type
 from penvoice.customers.schemas import CustomerCreate, CustomerUpdate
 from penvoice.db import Connection
 from penvoice.errors import Conflict, NotFound

@@ -15,9 +15,9 @@ from starlette.types import Receive, Scope, Send
 from penvoice.db import RETRY_AFTER_SECONDS, database_of
 from penvoice.documents.csv_export import InvoiceCsvExport
 from penvoice.errors import Conflict, ServiceUnavailable
-from penvoice.invoices import repository, service
+from penvoice.invoices import service
 from penvoice.invoices.filters import FilterQuery
-from penvoice.invoices.repository import InvoiceRow, LineRow
+from penvoice.invoices.service import InvoiceRow, LineRow
 from penvoice.openapi import PROBLEMS
 from penvoice.tenancy.access import AsViewer, UserTransaction
 
@@ -119,7 +119,7 @@ async def invoice_pdf(invoice_id: InvoiceID, access: AsViewer, conn: UserTransac
             "A draft has no document yet; finalize it first.",
             extra={"status_now": invoice.status},
         )
-    lines = await repository.get_lines(conn, access.org_id, invoice.id)
+    lines = await service.lines_of(conn, access, invoice)
     return InvoicePdf(invoice, lines)
 
 

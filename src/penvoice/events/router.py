@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from penvoice.events import repository
+from penvoice.events import service
 from penvoice.events.schemas import Event
 from penvoice.openapi import PROBLEMS
 from penvoice.pagination import (
@@ -38,8 +38,8 @@ async def list_events(
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[Event]:
     before = decode_cursor(cursor, id_key) if cursor else None
-    rows = await repository.list_events(
-        conn, access.org_id, limit=limit, before_id=before, type_=type, subject_id=subject_id
+    rows = await service.list_events(
+        conn, access, limit=limit, before_id=before, type_=type, subject_id=subject_id
     )
     events = [Event(**row.__dict__) for row in rows]
     return page_of(events, limit, key=lambda event: (event.id,))

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -51,16 +51,10 @@ class IdempotentReplay(Exception):
         self.stored = stored
 
 
-async def _replay(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, IdempotentReplay)
-    headers = {**exc.stored.headers, REPLAY_HEADER: "true"}
-    return Response(
-        exc.stored.body, exc.stored.status_code, headers=headers, media_type="application/json"
-    )
-
-
-def install_replay_handler(app: FastAPI) -> None:
-    app.add_exception_handler(IdempotentReplay, _replay)
+def replay_response(stored: StoredResponse) -> Response:
+    """The first response again, marked `Idempotent-Replayed: true`."""
+    headers = {**stored.headers, REPLAY_HEADER: "true"}
+    return Response(stored.body, stored.status_code, headers=headers, media_type="application/json")
 
 
 @dataclass(frozen=True)
@@ -71,10 +65,11 @@ class Idempotency:
     fingerprint: str
 
     async def respond(
-        self, status: int, model: BaseModel, headers: dict[str, str] | None = None
+        self, status: int, content: BaseModel | bytes, headers: dict[str, str] | None = None
     ) -> Response:
-        """The handler's response, stored with the key in the handler's transaction."""
-        body = model.model_dump_json().encode()
+        """The handler's response (a model, or JSON already rendered), stored with the key
+        in the handler's transaction."""
+        body = content if isinstance(content, bytes) else content.model_dump_json().encode()
         headers = headers or {}
         if self.key is not None:
             stored = StoredResponse(self.fingerprint, status, body, headers)
@@ -82,18 +77,25 @@ class Idempotency:
         return Response(body, status, headers=headers, media_type="application/json")
 
 
-async def _claim(
+async def claim_dependency(
     request: Request, principal: CurrentPrincipal, conn: UserTransaction, key: KeyHeader = None
 ) -> Idempotency:
+    """The declaration of `IdempotentRequest`; the edge calls `claim` itself."""
+    print_ = fingerprint(request.method, request.url.path, await request.body())
+    return await claim(conn, principal.subject, key, print_)
+
+
+async def claim(conn: Connection, subject: str, key: str | None, print_: str) -> Idempotency:
+    """Lock the key for this transaction; replay (`IdempotentReplay`) a stored response of
+    the same request, refuse one of another request (422), else hand out the claim."""
     if key is None:
-        return Idempotency(conn, principal.subject, None, "")
-    fingerprint = _fingerprint(request.method, request.url.path, await request.body())
-    if not await repository.try_lock(conn, principal.subject, key):
+        return Idempotency(conn, subject, None, "")
+    if not await repository.try_lock(conn, subject, key):
         raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
-    stored = await repository.find(conn, principal.subject, key)
+    stored = await repository.find(conn, subject, key)
     if stored is None:
-        return Idempotency(conn, principal.subject, key, fingerprint)
-    if stored.fingerprint != fingerprint:
+        return Idempotency(conn, subject, key, print_)
+    if stored.fingerprint != print_:
         raise ValidationFailed.for_field(
             "header.Idempotency-Key",
             "already used with a different request",
@@ -102,7 +104,7 @@ async def _claim(
     raise IdempotentReplay(stored)
 
 
-def _fingerprint(method: str, path: str, body: bytes) -> str:
+def fingerprint(method: str, path: str, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
@@ -110,7 +112,7 @@ def _fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
-IdempotentRequest = Annotated[Idempotency, Depends(_claim)]
+IdempotentRequest = Annotated[Idempotency, Depends(claim_dependency)]
 
 
 async def purge_expired_keys(database: Database) -> None:

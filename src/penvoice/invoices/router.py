@@ -10,9 +10,8 @@ from fastapi import APIRouter, Body, Path, Response
 from penvoice.concurrency import ExpectedVersion, etag
 from penvoice.db import Connection
 from penvoice.idempotency.keys import Idempotency, IdempotentRequest
-from penvoice.invoices import repository, service
+from penvoice.invoices import service
 from penvoice.invoices.filters import FilterQuery
-from penvoice.invoices.repository import InvoiceRow
 from penvoice.invoices.schemas import (
     FinalizeRequest,
     Invoice,
@@ -20,7 +19,7 @@ from penvoice.invoices.schemas import (
     InvoiceSummary,
     InvoiceUpdate,
 )
-from penvoice.invoices.views import invoice_view
+from penvoice.invoices.service import InvoiceRow
 from penvoice.openapi import PROBLEMS
 from penvoice.pagination import (
     DEFAULT_LIMIT,
@@ -32,7 +31,7 @@ from penvoice.pagination import (
     page_of,
 )
 from penvoice.responses import created
-from penvoice.tenancy.access import AsMember, AsViewer, UserTransaction
+from penvoice.tenancy.access import AsMember, AsViewer, OrgAccess, UserTransaction
 
 router = APIRouter(tags=["invoices"])
 
@@ -40,20 +39,16 @@ InvoiceID = Annotated[UUID, Path(description="The invoice's id.")]
 ITEM = "/orgs/{org_id}/invoices/{invoice_id}"
 
 
-async def _present(conn: Connection, access_org: UUID, invoice: InvoiceRow) -> Invoice:
-    return invoice_view(invoice, await repository.get_lines(conn, access_org, invoice.id))
-
-
-def _headers(invoice: Invoice) -> dict[str, str]:
-    return {"ETag": etag(invoice.version)}
+def _json(version: int, body: bytes) -> Response:
+    return Response(body, media_type="application/json", headers={"ETag": etag(version)})
 
 
 async def _after_transition(
-    key: Idempotency, conn: Connection, org_id: UUID, row: InvoiceRow
+    key: Idempotency, conn: Connection, access: OrgAccess, row: InvoiceRow
 ) -> Response:
     """The answer to finalize, void and mark-uncollectible: 200, the invoice and its ETag."""
-    invoice = await _present(conn, org_id, row)
-    return await key.respond(200, invoice, _headers(invoice))
+    version, body = await service.get_json(conn, access, row.id)
+    return await key.respond(200, body, {"ETag": etag(version)})
 
 
 @router.post(
@@ -66,9 +61,10 @@ async def _after_transition(
 async def create_invoice(
     body: InvoiceCreate, access: AsMember, conn: UserTransaction, key: IdempotentRequest
 ) -> Response:
-    invoice = await _present(conn, access.org_id, await service.create_draft(conn, access, body))
-    location = f"/v1/orgs/{access.org_id}/invoices/{invoice.id}"
-    return await created(key, invoice, invoice.version, location)
+    row = await service.create_draft(conn, access, body)
+    version, document = await service.get_json(conn, access, row.id)
+    location = f"/v1/orgs/{access.org_id}/invoices/{row.id}"
+    return await created(key, document, version, location)
 
 
 @router.get(
@@ -85,7 +81,7 @@ async def list_invoices(
     cursor: CursorParam = None,
 ) -> Page[InvoiceSummary]:
     after = decode_cursor(cursor, created_id_key) if cursor else None
-    items = await repository.list_summaries(conn, access.org_id, filters, limit=limit, after=after)
+    items = await service.list_summaries(conn, access, filters, limit=limit, after=after)
     return page_of(items, limit, key=lambda item: (item.created_at.isoformat(), item.id))
 
 
@@ -95,12 +91,8 @@ async def list_invoices(
     response_model=Invoice,
     responses=PROBLEMS(401, 404),
 )
-async def get_invoice(
-    invoice_id: InvoiceID, access: AsViewer, conn: UserTransaction, response: Response
-) -> Invoice:
-    invoice = await _present(conn, access.org_id, await service.get(conn, access, invoice_id))
-    response.headers.update(_headers(invoice))
-    return invoice
+async def get_invoice(invoice_id: InvoiceID, access: AsViewer, conn: UserTransaction) -> Response:
+    return _json(*await service.get_json(conn, access, invoice_id))
 
 
 @router.patch(
@@ -115,12 +107,9 @@ async def update_invoice(
     access: AsMember,
     conn: UserTransaction,
     expected_version: ExpectedVersion,
-    response: Response,
-) -> Invoice:
+) -> Response:
     row = await service.update_draft(conn, access, invoice_id, body, expected_version)
-    invoice = await _present(conn, access.org_id, row)
-    response.headers.update(_headers(invoice))
-    return invoice
+    return _json(*await service.get_json(conn, access, row.id))
 
 
 @router.delete(
@@ -156,7 +145,7 @@ async def finalize_invoice(
     row = await service.finalize(
         conn, access, invoice_id, body or FinalizeRequest(), expected_version
     )
-    return await _after_transition(key, conn, access.org_id, row)
+    return await _after_transition(key, conn, access, row)
 
 
 @router.post(
@@ -173,7 +162,7 @@ async def void_invoice(
     key: IdempotentRequest,
 ) -> Response:
     row = await service.void(conn, access, invoice_id, expected_version)
-    return await _after_transition(key, conn, access.org_id, row)
+    return await _after_transition(key, conn, access, row)
 
 
 @router.post(
@@ -190,4 +179,4 @@ async def mark_uncollectible(
     key: IdempotentRequest,
 ) -> Response:
     row = await service.mark_uncollectible(conn, access, invoice_id, expected_version)
-    return await _after_transition(key, conn, access.org_id, row)
+    return await _after_transition(key, conn, access, row)

@@ -18,10 +18,18 @@ from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.errors import Conflict, NotFound, ValidationFailed
 from penvoice.events import repository as events
-from penvoice.invoices import repository
+from penvoice.invoices import json_repository, repository
 from penvoice.invoices.pricing import RateInfo, price_lines
-from penvoice.invoices.repository import InvoiceRow, LineRow, Totals
-from penvoice.invoices.schemas import FinalizeRequest, InvoiceCreate, InvoiceUpdate, LineInput
+from penvoice.invoices.repository import InvoiceFilters, Totals
+from penvoice.invoices.repository import InvoiceRow as InvoiceRow  # the routes' row types
+from penvoice.invoices.repository import LineRow as LineRow
+from penvoice.invoices.schemas import (
+    FinalizeRequest,
+    InvoiceCreate,
+    InvoiceSummary,
+    InvoiceUpdate,
+    LineInput,
+)
 from penvoice.invoices.views import decimal_text
 from penvoice.orgs import repository as orgs
 from penvoice.taxes import repository as taxes
@@ -315,3 +323,29 @@ def _customer_snapshot(customer: customers.CustomerRow) -> dict[str, Any]:
         "billing_address": customer.billing_address,
         "tax_id": customer.tax_id,
     }
+
+
+# --- what the routes answer -----------------------------------------------------------------
+
+
+async def get_json(conn: Connection, access: OrgAccess, invoice_id: UUID) -> tuple[int, bytes]:
+    """(version, the invoice as the API's JSON), built by the database in one statement."""
+    found = await json_repository.invoice_json(conn, access.org_id, invoice_id)
+    if found is None:
+        raise NotFound("No invoice with this id.")
+    return found
+
+
+async def lines_of(conn: Connection, access: OrgAccess, invoice: InvoiceRow) -> list[LineRow]:
+    return await repository.get_lines(conn, access.org_id, invoice.id)
+
+
+async def list_summaries(
+    conn: Connection,
+    access: OrgAccess,
+    filters: InvoiceFilters,
+    *,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+) -> list[InvoiceSummary]:
+    return await repository.list_summaries(conn, access.org_id, filters, limit=limit, after=after)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from penvoice.auth import CurrentPrincipal
 from penvoice.errors import PROBLEM_MEDIA_TYPE
 from penvoice.me.schemas import Me, Membership
-from penvoice.orgs import repository
+from penvoice.orgs import service
 from penvoice.tenancy.access import UserTransaction
 
 router = APIRouter(tags=["me"])
@@ -27,7 +27,7 @@ PROBLEM: dict[str, Any] = {"content": {PROBLEM_MEDIA_TYPE: {}}}
     },
 )
 async def get_me(principal: CurrentPrincipal, conn: UserTransaction) -> Me:
-    rows = await repository.memberships_of(conn, principal.subject)
+    rows = await service.memberships_of(conn, principal)
     return Me(
         subject=principal.subject,
         email=principal.email,

@@ -12,7 +12,6 @@ from penvoice.concurrency import ExpectedVersion, etag
 from penvoice.idempotency.keys import IdempotentRequest
 from penvoice.openapi import PROBLEMS
 from penvoice.orgs import service
-from penvoice.orgs.repository import InvitationRow, MemberRow, OrgRow
 from penvoice.orgs.schemas import (
     Invitation,
     InvitationCreate,
@@ -22,6 +21,7 @@ from penvoice.orgs.schemas import (
     OrgCreate,
     OrgUpdate,
 )
+from penvoice.orgs.service import InvitationRow, MemberRow, OrgRow
 from penvoice.responses import created
 from penvoice.tenancy.access import AsAdmin, AsViewer, UserTransaction
 

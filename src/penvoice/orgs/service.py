@@ -12,7 +12,10 @@ from penvoice.db import Connection
 from penvoice.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from penvoice.events import repository as events
 from penvoice.orgs import repository
-from penvoice.orgs.repository import InvitationRow, MemberRow, OrgRow
+from penvoice.orgs.repository import InvitationRow as InvitationRow  # the routes' row types
+from penvoice.orgs.repository import MemberRow as MemberRow
+from penvoice.orgs.repository import MembershipRow as MembershipRow
+from penvoice.orgs.repository import OrgRow as OrgRow
 from penvoice.orgs.schemas import InvitationCreate, OrgCreate, OrgUpdate
 from penvoice.tenancy import repository as tenancy
 from penvoice.tenancy.access import OrgAccess
@@ -190,3 +193,8 @@ async def _org(conn: Connection, org_id: UUID, *, for_update: bool = False) -> O
     if org is None:
         raise NotFound("No organisation with this id.")
     return org
+
+
+async def memberships_of(conn: Connection, principal: Principal) -> list[MembershipRow]:
+    """The caller's organisations and role in each (`GET /v1/me`)."""
+    return await repository.memberships_of(conn, principal.subject)

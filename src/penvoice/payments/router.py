@@ -11,8 +11,8 @@ from penvoice.concurrency import ExpectedVersion
 from penvoice.idempotency.keys import IdempotentRequest
 from penvoice.openapi import PROBLEMS
 from penvoice.payments import service
-from penvoice.payments.repository import PaymentRow
 from penvoice.payments.schemas import Payment, PaymentCreate
+from penvoice.payments.service import PaymentRow
 from penvoice.tenancy.access import AsMember, AsViewer, UserTransaction
 
 router = APIRouter(tags=["payments"])

@@ -15,7 +15,7 @@ from penvoice.events import repository as events
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.repository import InvoiceRow
 from penvoice.payments import repository
-from penvoice.payments.repository import PaymentRow
+from penvoice.payments.repository import PaymentRow as PaymentRow  # the routes' row type
 from penvoice.payments.schemas import PaymentCreate
 from penvoice.tenancy.access import OrgAccess
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from penvoice.openapi import PROBLEMS
-from penvoice.reports import repository
+from penvoice.reports import service
 from penvoice.tenancy.access import AsViewer, UserTransaction
 
 router = APIRouter(tags=["reports"])
@@ -43,5 +43,5 @@ async def ar_aging(
     as_of: Annotated[date | None, Query(description="Defaults to today (UTC).")] = None,
 ) -> AgingReport:
     day = as_of or datetime.now(UTC).date()
-    rows = await repository.ar_aging(conn, access.org_id, day)
+    rows = await service.ar_aging(conn, access, day)
     return AgingReport(as_of=day, currencies=[AgingBuckets(**row.__dict__) for row in rows])

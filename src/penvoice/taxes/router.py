@@ -21,8 +21,8 @@ from penvoice.pagination import (
 )
 from penvoice.responses import created
 from penvoice.taxes import service
-from penvoice.taxes.repository import TaxRateRow
 from penvoice.taxes.schemas import TaxRate, TaxRateCreate, TaxRateUpdate
+from penvoice.taxes.service import TaxRateRow
 from penvoice.tenancy.access import AsAdmin, AsViewer, UserTransaction
 
 router = APIRouter(tags=["tax rates"])

@@ -11,7 +11,8 @@ from penvoice.db import Connection
 from penvoice.errors import Conflict, NotFound
 from penvoice.events import repository as events
 from penvoice.taxes import repository
-from penvoice.taxes.repository import TaxRateInUse, TaxRateRow
+from penvoice.taxes.repository import TaxRateInUse
+from penvoice.taxes.repository import TaxRateRow as TaxRateRow  # the routes' row type
 from penvoice.taxes.schemas import TaxRateCreate, TaxRateUpdate
 from penvoice.tenancy.access import OrgAccess
 

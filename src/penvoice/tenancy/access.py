@@ -27,13 +27,33 @@ ROLE_RANK: dict[str, int] = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
 OrgID = Annotated[UUID, Path(description="The organisation's id.")]
 
 
-async def _user_transaction(principal: CurrentPrincipal, conn: Transaction) -> Connection:
-    email = principal.email if principal.email_verified else None
-    await repository.enter_principal(conn, principal.subject, email)
+async def user_transaction(principal: CurrentPrincipal, conn: Transaction) -> Connection:
+    """The declaration of `UserTransaction`; the edge enters the principal itself."""
+    await repository.enter_principal(conn, principal.subject, verified_email(principal))
     return conn
 
 
-UserTransaction = Annotated[Connection, Depends(_user_transaction)]
+UserTransaction = Annotated[Connection, Depends(user_transaction)]
+
+
+def verified_email(principal: Principal) -> str | None:
+    """Invitations match on the email only when the issuer verified it."""
+    return principal.email if principal.email_verified else None
+
+
+async def enter(conn: Connection, principal: Principal, org_id: UUID | None) -> str | None:
+    """The principal, and the organisation when given: their role in it, or None."""
+    return await repository.enter(conn, principal.subject, verified_email(principal), org_id)
+
+
+def check_access(org_id: UUID, principal: Principal, role: str | None, minimum: Role) -> OrgAccess:
+    """404 for a non-member (the organisation's existence does not leak), 403 below `minimum`."""
+    if role is None:
+        raise NotFound("No organisation with this id.")
+    access = OrgAccess(org_id=org_id, principal=principal, role=role)  # type: ignore[arg-type]
+    if not access.at_least(minimum):
+        raise Forbidden(f"This needs the {minimum} role or higher; you are {role}.")
+    return access
 
 
 @dataclass(frozen=True)
@@ -54,15 +74,17 @@ def _require(minimum: Role) -> Callable[..., Awaitable[OrgAccess]]:
     async def org_access(
         org_id: OrgID, principal: CurrentPrincipal, conn: UserTransaction
     ) -> OrgAccess:
-        role = await repository.enter_org_as_member(conn, org_id, principal.subject)
-        if role is None:
-            raise NotFound("No organisation with this id.")
-        access = OrgAccess(org_id=org_id, principal=principal, role=role)  # type: ignore[arg-type]
-        if not access.at_least(minimum):
-            raise Forbidden(f"This needs the {minimum} role or higher; you are {role}.")
-        return access
+        role = await enter(conn, principal, org_id)
+        return check_access(org_id, principal, role, minimum)
 
+    org_access.minimum_role = minimum  # type: ignore[attr-defined]
     return org_access
+
+
+def minimum_role_of(dependency: object) -> Role | None:
+    """The role an `AsViewer`…`AsOwner` dependency requires; None for anything else."""
+    role: Role | None = getattr(dependency, "minimum_role", None)
+    return role
 
 
 AsViewer = Annotated[OrgAccess, Depends(_require("viewer"))]

@@ -1,0 +1,1 @@
+"""The request edge: declared routes compiled into one pure-ASGI pass (issue 12)."""
