@@ -385,12 +385,21 @@ def scenarios(fx: fixtures_module.Fixtures, quick: bool) -> list[Scenario]:
     }
     shots = len(fx.drafts)
     return [
-        Scenario("healthz", [("GET", "/healthz", None)], note="framework floor"),
+        Scenario(
+            "healthz", [("GET", "/healthz", None)], budget_cpu_ms=0.05, note="framework floor"
+        ),
+        Scenario(
+            "me",
+            [("GET", "/v1/me", None)],
+            budget_cpu_ms=0.25,
+            budget_p99_ms=15,
+            note="token (cached after the first), principal, memberships",
+        ),
         *(
             Scenario(
                 f"get invoice ({size} org)",
                 [("GET", f"{base}/{fx.orgs[size]}/invoices/{i}", None) for i in fx.get_ids[size]],
-                budget_cpu_ms=0.5,
+                budget_cpu_ms=0.35,
                 budget_p99_ms=15,
                 note=f"{len(fx.get_ids[size])} different 10-line invoices, cycled",
             )
@@ -407,7 +416,7 @@ def scenarios(fx: fixtures_module.Fixtures, quick: bool) -> list[Scenario]:
                     )
                     for c in fx.list_cursors[size]
                 ],
-                budget_cpu_ms=1.5,
+                budget_cpu_ms=0.6,
                 budget_p99_ms=15,
                 note=f"pages {depth} items down the status=paid chain",
             )
@@ -416,7 +425,7 @@ def scenarios(fx: fixtures_module.Fixtures, quick: bool) -> list[Scenario]:
         Scenario(
             "create 5-line draft",
             [("POST", f"{base}/{big}/invoices", fx.draft_body())],
-            budget_cpu_ms=1.5,
+            budget_cpu_ms=0.9,
             budget_p99_ms=15,
             note="3 of 5 lines taxed, one discounted; no Idempotency-Key",
         ),
@@ -424,13 +433,15 @@ def scenarios(fx: fixtures_module.Fixtures, quick: bool) -> list[Scenario]:
             "finalize draft",
             [("POST", f"{base}/{big}/invoices/{i}/finalize", None) for i in fx.drafts],
             one_shot=True,
-            budget_cpu_ms=1.5,
+            budget_cpu_ms=0.9,
             budget_p99_ms=15,
             note=f"{shots:,} pre-made 5-line drafts, each finalized once",
         ),
         Scenario(
             "record payment",
             [("POST", f"{base}/{big}/invoices/{i}/payments", payment) for i in fx.open_invoices],
+            budget_cpu_ms=0.6,
+            budget_p99_ms=15,
             note=f"{len(fx.open_invoices):,} open invoices, 1.00 EUR each time",
         ),
     ]
