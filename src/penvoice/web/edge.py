@@ -34,6 +34,7 @@ from starlette.datastructures import QueryParams, State
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from penvoice.access import AccessLog
 from penvoice.auth import InvalidToken, MissingToken, Principal, TokenVerifier
 from penvoice.db import (
     DATABASE_UNAVAILABLE_ERRORS,
@@ -52,7 +53,6 @@ from penvoice.web.operations import Call, Operation, compile_operation
 from penvoice.web.routes import RouteTable
 
 log = logging.getLogger("penvoice.errors")
-access_log = logging.getLogger("penvoice.access")
 
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON = [(b"content-type", b"application/json")]
@@ -84,6 +84,7 @@ class Edge:
         self.max_body_bytes = max_body_bytes
         self._lifespan = lifespan
         self._cors = Cors(cors_origins) if cors_origins else None
+        self._access_log = AccessLog()
         self.routes = RouteTable()
         from fastapi.routing import APIRoute, iter_route_contexts  # noqa: PLC0415
 
@@ -177,18 +178,14 @@ class Edge:
             route = state.get("route", UNMATCHED_ROUTE)
             elapsed = time.perf_counter() - started
             self.metrics.observe(scope["method"], route, status, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "request_id": request_id,
-                        "subject": state.get("principal_subject"),
-                    },
-                )
+            self._access_log.write(
+                scope["method"],
+                route,
+                status,
+                round(elapsed * 1000, 2),
+                request_id,
+                state.get("principal_subject"),
+            )
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route and handle one request; every failure before the answer is a problem."""
