@@ -1,6 +1,8 @@
 import re
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -9,8 +11,11 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client.parser import text_string_to_metric_families
 
+from penvoice.config import Settings
+from penvoice.db import Database
 from penvoice.dev.issuer import LocalIssuer
-from penvoice.metrics import UNMATCHED_ROUTE, HttpMetrics, MetricsMiddleware, RouteTemplates
+from penvoice.metrics import UNMATCHED_ROUTE, HttpMetrics
+from penvoice.web.edge import Edge
 from tests.conftest import app_environ, running_app
 
 pytestmark = pytest.mark.anyio
@@ -43,11 +48,28 @@ async def test_nested_router_prefixes_give_the_full_template_never_the_raw_path(
 
     orgs = APIRouter()
     orgs.include_router(invoices, prefix="/orgs/{org_id}")
-    app = FastAPI()
-    app.include_router(orgs, prefix="/v1")
+    declared = FastAPI()
+    declared.include_router(orgs, prefix="/v1")
     metrics = HttpMetrics(version="test", revision="test")
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=RouteTemplates(app))
+    settings = Settings.from_environ(
+        {
+            "DB_URL": "postgresql://nobody@127.0.0.1:1/none",
+            "KC_ISSUER": "http://127.0.0.1:1",
+            "KC_AUDIENCE": "test",
+        }
+    )
 
+    @asynccontextmanager
+    async def no_lifespan(_: Edge) -> AsyncIterator[None]:
+        yield
+
+    app = Edge(
+        declared,
+        database=Database(settings),
+        metrics=metrics,
+        lifespan=no_lifespan,
+        max_body_bytes=1024,
+    )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for invoice_id in (1, 2, 3):
@@ -55,6 +77,7 @@ async def test_nested_router_prefixes_give_the_full_template_never_the_raw_path(
         assert (await client.get("/v1/orgs/7/invoices/not-a-number")).status_code == 422
         assert (await client.get("/v1/orgs/7/invoices/9/boom")).status_code == 500
         assert (await client.get("/no/such/path/123")).status_code == 404
+        assert (await client.delete("/v1/orgs/7/invoices/1")).status_code == 405
 
     from prometheus_client import generate_latest
 
@@ -64,6 +87,7 @@ async def test_nested_router_prefixes_give_the_full_template_never_the_raw_path(
     assert request_count(exposition, "GET", template, "422") == 1
     assert request_count(exposition, "GET", template + "/boom", "500") == 1
     assert request_count(exposition, "GET", UNMATCHED_ROUTE, "404") == 1
+    assert request_count(exposition, "DELETE", template, "405") == 1
     assert "/v1/orgs/7/" not in exposition
 
 

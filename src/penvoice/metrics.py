@@ -1,20 +1,15 @@
 """Prometheus metrics: the two series the canary gate reads, plus build and pool gauges.
 
-`MetricsMiddleware` is pure ASGI and sits innermost, directly around the router, so it
-records what the router and handlers decided: 404s of unknown paths, 4xx/5xx from
-handlers, and unhandled exceptions (as `code="500"`). The `route` label is the full
-matched route template (`/v1/orgs/{org_id}`), resolved by `RouteTemplates`; paths that
-match no route share the single value `UNMATCHED_ROUTE`.
+The request edge (`penvoice.web.edge`) records every request once, after its answer:
+404s of unknown paths, 4xx/5xx from handlers, and unhandled exceptions (as `code="500"`).
+The `route` label is the full route template (`/v1/orgs/{org_id}`) from the route table;
+paths that match no route share the single value `UNMATCHED_ROUTE`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -26,52 +21,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED_ROUTE = "<unmatched>"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class RouteTemplates:
-    """Maps the route the router matched (left in the ASGI scope) to its full template.
-
-    FastAPI >= 0.137 keeps included routers as a tree, so `scope["route"].path` lacks the
-    include prefixes. The full path of every route is taken once from the public
-    `iter_route_contexts` walk and looked up by the identity of the matched route.
-    """
-
-    def __init__(self, app: FastAPI) -> None:
-        self._by_route: dict[int, str] = {}
-        self._by_endpoint: dict[Callable[..., Any], str] = {}
-        self._operations: set[tuple[str, str]] = set()
-        for context in iter_route_contexts(app.routes):
-            path = context.path
-            if path is None:
-                continue
-            methods = getattr(context.original_route, "methods", None) or set()
-            self._operations.update((method, path) for method in methods)
-            key = id(context.original_route)
-            if key in self._by_route and self._by_route[key] != path:
-                raise ValueError(f"route {path} is included twice; metrics labels need one path")
-            self._by_route[key] = path
-            if context.endpoint is not None:
-                self._by_endpoint[context.endpoint] = path
-
-    def templates(self) -> set[str]:
-        return set(self._by_route.values())
-
-    def operations(self) -> set[tuple[str, str]]:
-        """Every (method, route template) the app answers."""
-        return set(self._operations)
-
-    def label_for(self, scope: Scope) -> str:
-        route = scope.get("route")
-        if route is not None and id(route) in self._by_route:
-            return self._by_route[id(route)]
-        endpoint = scope.get("endpoint")
-        if endpoint is not None:
-            return self._by_endpoint.get(endpoint, UNMATCHED_ROUTE)
-        return UNMATCHED_ROUTE
 
 
 class HttpMetrics:
@@ -147,29 +99,3 @@ class PoolCollector(Collector):
         yield GaugeMetricFamily(
             "penvoice_db_pool_max_connections", "Configured pool size limit.", value=maximum
         )
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics, routes: RouteTemplates) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app raises or never answers
-
-        async def send_and_record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record_status)
-        finally:
-            route = self.routes.label_for(scope)
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
