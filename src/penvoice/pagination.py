@@ -79,3 +79,18 @@ def page_of(items: list[T], limit: int, key: Callable[[T], tuple[Any, ...]]) -> 
         return Page(items=items, next_cursor=None)
     shown = items[:limit]
     return Page(items=shown, next_cursor=encode_cursor(*key(shown[-1])))
+
+
+def page_json(items: list[tuple[bytes, tuple[Any, ...]]], limit: int) -> bytes:
+    """`page_of` for items already rendered as JSON: the same `Page` document."""
+    shown = items[:limit]
+    cursor = None
+    if len(items) > limit:
+        cursor = json.dumps(encode_cursor(*shown[-1][1])).encode()
+    return (
+        b'{"items":['
+        + b",".join(item for item, _ in shown)
+        + b'],"next_cursor":'
+        + (cursor or b"null")
+        + b"}"
+    )

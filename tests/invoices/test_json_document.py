@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from penvoice.invoices import json_repository, repository
+from penvoice.invoices.schemas import InvoiceSummary
 from penvoice.invoices.views import invoice_view
 from penvoice.tenancy.repository import enter
 from tests.invoices.conftest import LINE, Billing
@@ -84,3 +85,40 @@ async def test_every_field_and_shape_matches_the_models(
     )
     assert got.json() == by_pydantic
     assert got.headers["etag"] == f'"{by_pydantic["version"]}"'
+
+
+async def test_a_list_page_matches_the_models_and_pages_on(
+    billing: Billing, database_url: str
+) -> None:
+    for _ in range(3):
+        await billing.draft()
+    url = f"{billing.base}/invoices?limit=2"
+    first = await billing.api.client.get(url, headers=billing.headers())
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert len(page["items"]) == 2
+    assert page["next_cursor"]
+    second = await billing.api.client.get(
+        f"{url}&cursor={page['next_cursor']}", headers=billing.headers()
+    )
+    assert [item["id"] for item in second.json()["items"]] not in ([], page["items"])
+    assert second.json()["next_cursor"] is None
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            org_id = UUID(billing.org_id)
+            await enter(conn, billing.owner, None, org_id)
+            rows = await repository.list_invoices(
+                conn, org_id, repository.InvoiceFilters(), limit=2, after=None
+            )
+    finally:
+        await conn.close()
+    expected = [
+        json.loads(
+            InvoiceSummary(
+                **{name: getattr(row, name) for name in InvoiceSummary.model_fields}
+            ).model_dump_json()
+        )
+        for row in rows[:2]
+    ]
+    assert page["items"] == expected

@@ -9,9 +9,12 @@ written as the API writes them (`penvoice_json_time`, `penvoice_json_decimal`, m
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
+from penvoice.invoices.repository import LIST_QUERY_TAIL, InvoiceFilters, list_args
 
 _TAXES = """coalesce((
     SELECT json_agg(json_build_object(
@@ -87,3 +90,35 @@ async def invoice_json(
     if row is None:
         return None
     return row[0], row[1].encode()
+
+
+# `invoices.schemas.InvoiceSummary`, field for field.
+_SUMMARY = f"""SELECT json_build_object(
+    'id', id,
+    'customer_id', customer_id,
+    'status', status,
+    'overdue', (status = 'open' AND due_date < current_date),
+    'currency', currency,
+    'number', number,
+    'issue_date', issue_date,
+    'due_date', due_date,
+    'total', total,
+    'amount_paid', amount_paid,
+    'amount_due', amount_due,
+    'version', version,
+    'created_at', penvoice_json_time(created_at),
+    'updated_at', penvoice_json_time(updated_at))::text, created_at, id
+FROM invoices {LIST_QUERY_TAIL}"""  # noqa: S608 - fixed text
+
+
+async def summaries_json(
+    conn: Connection,
+    org_id: UUID,
+    filters: InvoiceFilters,
+    *,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+) -> list[tuple[bytes, tuple[Any, ...]]]:
+    """Up to `limit + 1` list items as JSON, each with its (created_at, id) keyset key."""
+    rows = await conn.fetch(_SUMMARY, *list_args(org_id, filters, limit, after))
+    return [(row[0].encode(), (row[1].isoformat(), row[2])) for row in rows]

@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
-from penvoice.invoices.schemas import InvoiceSummary
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,6 @@ def _select_list(names: Iterable[str]) -> str:
 
 
 _INVOICE_COLUMNS = _select_list(field.name for field in fields(InvoiceRow))
-# What a list item shows: the fields of `InvoiceSummary` (no snapshots, no audit columns).
-_SUMMARY_COLUMNS = _select_list(InvoiceSummary.model_fields)
 
 
 @dataclass(frozen=True)
@@ -151,14 +148,14 @@ def filter_args(org_id: UUID, filters: InvoiceFilters) -> tuple[Any, ...]:
 
 
 # The list's filters, keyset and order, shared by the full rows and the summaries.
-_LIST_QUERY_TAIL = f"""
+LIST_QUERY_TAIL = f"""
     WHERE {filter_conditions()}
       AND ($8::timestamptz IS NULL OR (created_at, id) < ($8, $9))
     ORDER BY created_at DESC, id DESC
     LIMIT $10"""
 
 
-def _list_args(
+def list_args(
     org_id: UUID, filters: InvoiceFilters, limit: int, after: tuple[datetime, UUID] | None
 ) -> tuple[Any, ...]:
     created_at, last_id = after if after else (None, None)
@@ -174,27 +171,10 @@ async def list_invoices(
     after: tuple[datetime, UUID] | None,
 ) -> list[InvoiceRow]:
     rows = await conn.fetch(
-        f"SELECT {_INVOICE_COLUMNS} FROM invoices {_LIST_QUERY_TAIL}",  # noqa: S608 - fixed text
-        *_list_args(org_id, filters, limit, after),
+        f"SELECT {_INVOICE_COLUMNS} FROM invoices {LIST_QUERY_TAIL}",  # noqa: S608 - fixed text
+        *list_args(org_id, filters, limit, after),
     )
     return [_invoice(row) for row in rows]
-
-
-async def list_summaries(
-    conn: Connection,
-    org_id: UUID,
-    filters: InvoiceFilters,
-    *,
-    limit: int,
-    after: tuple[datetime, UUID] | None,
-) -> list[InvoiceSummary]:
-    """`list_invoices`, but only the columns of a list item: an `InvoiceRow` (snapshots
-    parsed, 27 fields set) costs more than the page it is shown in."""
-    rows = await conn.fetch(
-        f"SELECT {_SUMMARY_COLUMNS} FROM invoices {_LIST_QUERY_TAIL}",  # noqa: S608 - fixed text
-        *_list_args(org_id, filters, limit, after),
-    )
-    return [InvoiceSummary(**row) for row in rows]
 
 
 async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[LineRow]:

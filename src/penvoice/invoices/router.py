@@ -28,7 +28,7 @@ from penvoice.pagination import (
     Page,
     created_id_key,
     decode_cursor,
-    page_of,
+    page_json,
 )
 from penvoice.responses import created
 from penvoice.tenancy.access import AsMember, AsViewer, OrgAccess, UserTransaction
@@ -79,10 +79,10 @@ async def list_invoices(
     filters: FilterQuery,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
-) -> Page[InvoiceSummary]:
+) -> Response:
     after = decode_cursor(cursor, created_id_key) if cursor else None
-    items = await service.list_summaries(conn, access, filters, limit=limit, after=after)
-    return page_of(items, limit, key=lambda item: (item.created_at.isoformat(), item.id))
+    items = await service.list_json(conn, access, filters, limit=limit, after=after)
+    return Response(page_json(items, limit), media_type="application/json")
 
 
 @router.get(

@@ -26,7 +26,6 @@ from penvoice.invoices.repository import LineRow as LineRow
 from penvoice.invoices.schemas import (
     FinalizeRequest,
     InvoiceCreate,
-    InvoiceSummary,
     InvoiceUpdate,
     LineInput,
 )
@@ -340,12 +339,15 @@ async def lines_of(conn: Connection, access: OrgAccess, invoice: InvoiceRow) -> 
     return await repository.get_lines(conn, access.org_id, invoice.id)
 
 
-async def list_summaries(
+async def list_json(
     conn: Connection,
     access: OrgAccess,
     filters: InvoiceFilters,
     *,
     limit: int,
     after: tuple[datetime, UUID] | None,
-) -> list[InvoiceSummary]:
-    return await repository.list_summaries(conn, access.org_id, filters, limit=limit, after=after)
+) -> list[tuple[bytes, tuple[Any, ...]]]:
+    """Up to `limit + 1` list items as the API's JSON, each with its keyset key."""
+    return await json_repository.summaries_json(
+        conn, access.org_id, filters, limit=limit, after=after
+    )
