@@ -144,6 +144,49 @@ def markdown(results: dict[str, Any]) -> str:
         out.append("|---|---|---|")
         out.extend(other)
         out.append("")
+    if "anchor" in results:
+        out.append(anchor_markdown(results["anchor"]))
+    return "\n".join(out)
+
+
+def anchor_markdown(anchor: dict[str, Any]) -> str:
+    """The perf anchor (bench/anchor.py): Go ref, Python floor and Penvoice side by side."""
+    sides = ("go", "floor", "penvoice")
+
+    def cell(endpoint: dict[str, Any], side: str, key: str, digits: int) -> str:
+        data = endpoint.get(side)
+        if data is None:
+            return "–"
+        if key not in data:
+            return f"HTTP {data['check']['status']}"
+        errors = sum(sum(r["errors"].values()) for r in data["runs"])
+        return _fmt(data[key], digits) + (f" ({errors:,} errors)" if errors else "")
+
+    out = [
+        f"Perf anchor: {anchor['tool']} after a {anchor['warmup_s']} s warm-up, "
+        f"{anchor['rounds']} interleaved rounds, medians; Go ref: {anchor['go']}.",
+        "",
+        "| endpoint | Go req/s | Python floor req/s | Penvoice req/s | Go CPU ms/req "
+        "| floor CPU ms/req | Penvoice CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, endpoint in anchor["endpoints"].items():
+        rps = [cell(endpoint, side, "median_rps", 0) for side in sides]
+        cpu = [cell(endpoint, side, "median_cpu_ms", 3) for side in sides]
+        if name == "get invoice":
+            for i, side in ((1, "floor"), (2, "penvoice")):
+                percent = anchor.get(f"{side}_get_percent_of_go")
+                if percent is not None:
+                    rps[i] += f" ({percent:g} % of Go)"
+        route = endpoint.get("route", endpoint["path"])
+        out.append(f"| `GET {route}` | {' | '.join(rps)} | {' | '.join(cpu)} |")
+    percent = anchor.get("penvoice_get_percent_of_go")
+    budget = anchor["budget_percent_of_go"]
+    out.append("")
+    verdict = {True: " ✅", False: " ❌", None: ""}[anchor.get("budget_ok")]
+    measured = f"{percent:g} % of Go's" if percent is not None else "no Go figure"
+    out.append(f"Penvoice get-invoice throughput: {measured}; budget ≥ {budget} %{verdict}")
+    out.append("")
     return "\n".join(out)
 
 

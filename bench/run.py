@@ -16,6 +16,8 @@
 5. Time from process start to /readyz 200, the metrics middleware's cost (the same
    scenario against `penvoice serve` and `bench.launcher --no-metrics`, interleaved),
    query plans, and a pyinstrument profile of the hottest scenario.
+6. The perf anchor (bench/anchor.py): the same get-invoice request, /healthz and /v1/me
+   against a Go reference server and a framework-free Python floor (../shared/perf-anchor).
 
 Only 127.0.0.1 is ever contacted. Everything is bounded in time.
 """
@@ -144,14 +146,29 @@ def start_server(
     db: BenchDatabase, issuer: LocalIssuer, label: str, command: list[str], logs: Path
 ) -> Server:
     port = free_port()
+    return spawn(label, command, logs, server_environ(db, issuer, port), port)
+
+
+def spawn(
+    label: str,
+    command: list[str],
+    logs: Path,
+    environ: dict[str, str],
+    port: int,
+    *,
+    cwd: Path = REPO,
+    ready_path: str = "/readyz",
+) -> Server:
+    """Start `command` (listening on 127.0.0.1:`port`); return once `ready_path` answers 200
+    (30 s at most). Its output goes to logs/server-`label`.log."""
     log_file = (logs / f"server-{label}.log").open("ab")
     started = time.monotonic()
     process = subprocess.Popen(
         command,
-        env=server_environ(db, issuer, port),
+        env=environ,
         stdout=log_file,
         stderr=subprocess.STDOUT,
-        cwd=REPO,
+        cwd=cwd,
     )
     server = Server(process, port, label, started)
     deadline = started + 30
@@ -160,7 +177,7 @@ def start_server(
             if process.poll() is not None:
                 raise RuntimeError(f"server {label} exited with {process.returncode}; see {logs}")
             try:
-                if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                if client.get(f"http://127.0.0.1:{port}{ready_path}").status_code == 200:
                     server.ready_seconds = round(time.monotonic() - started, 3)
                     return server
             except httpx.TransportError:
@@ -807,7 +824,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated name fragments")
     parser.add_argument("--quick", action="store_true", help="5 s runs (a smoke test)")
     parser.add_argument(
-        "--skip", default="", help="comma-separated: startup,metrics,heavy,plans,profile"
+        "--skip",
+        default="",
+        help="comma-separated: startup,metrics,heavy,plans,anchor,profile",
     )
     parser.add_argument("--out", type=Path, help="result JSON (default bench/results/<time>.json)")
     parser.add_argument(
@@ -910,6 +929,13 @@ def main(argv: list[str] | None = None) -> int:
             if "metrics" not in skip:
                 log("metrics middleware: with and without, interleaved")
                 results["metrics_middleware"] = metrics_cost(load, db, issuer, logs, fx, args.quick)
+            if "anchor" not in skip:
+                from bench.anchor import run_anchor  # noqa: PLC0415 - it imports this module
+
+                log("perf anchor: Go ref, Python floor and Penvoice, interleaved")
+                results["anchor"] = run_anchor(
+                    db, issuer, token, fx.orgs["1M"], fx.get_ids["1M"][0], logs
+                )
             if "profile" not in skip and results["scenarios"]:
                 hottest_result = max(
                     (s for s in results["scenarios"] if s["budget"]["cpu_ms"]),
