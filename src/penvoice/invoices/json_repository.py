@@ -15,6 +15,7 @@ from uuid import UUID
 
 from penvoice.db import Connection
 from penvoice.invoices.repository import LIST_QUERY_TAIL, InvoiceFilters, list_args
+from penvoice.tenancy.repository import ENTERED, entered_args, shifted
 
 _TAXES = """coalesce((
     SELECT json_agg(json_build_object(
@@ -77,7 +78,7 @@ _INVOICE = f"""SELECT i.version, json_build_object(
     'voided_at', penvoice_json_time(i.voided_at),
     'voided_by', i.voided_by,
     'uncollectible_at', penvoice_json_time(i.uncollectible_at),
-    'uncollectible_by', i.uncollectible_by)::text
+    'uncollectible_by', i.uncollectible_by)::text AS body
 FROM invoices i
 WHERE i.org_id = $1 AND i.id = $2"""  # noqa: S608 - fixed text
 
@@ -107,18 +108,56 @@ _SUMMARY = f"""SELECT json_build_object(
     'amount_due', amount_due,
     'version', version,
     'created_at', penvoice_json_time(created_at),
-    'updated_at', penvoice_json_time(updated_at))::text, created_at, id
+    'updated_at', penvoice_json_time(updated_at))::text AS body, created_at, id
 FROM invoices {LIST_QUERY_TAIL}"""  # noqa: S608 - fixed text
 
 
-async def summaries_json(
+# The same, each in one statement that also enters the tenant (`tenancy.repository.ENTERED`):
+# the caller's role comes back with the rows, and no row is read for a non-member.
+_INVOICE_READ = f"""SELECT ctx.role, doc.version, doc.body FROM {ENTERED}
+LEFT JOIN LATERAL ({shifted(_INVOICE)} AND ctx.role IS NOT NULL) AS doc ON true"""  # noqa: S608
+_SUMMARY_LIST_CLAUSE = "ORDER BY created_at DESC, id DESC"
+_SUMMARY_READ = f"""SELECT ctx.role, page.body, page.created_at, page.id FROM {ENTERED}
+LEFT JOIN LATERAL ({
+    shifted(_SUMMARY).replace(
+        _SUMMARY_LIST_CLAUSE, "AND ctx.role IS NOT NULL " + _SUMMARY_LIST_CLAUSE
+    )
+}) AS page ON true
+ORDER BY page.created_at DESC, page.id DESC"""  # noqa: S608 - fixed text
+
+
+async def read_invoice_json(
+    conn: Connection, subject: str, email: str | None, org_id: UUID, invoice_id: UUID
+) -> tuple[str | None, tuple[int, bytes] | None]:
+    """(the caller's role in the organisation, `invoice_json`'s answer), one round trip."""
+    row = await conn.fetchrow(
+        _INVOICE_READ, *entered_args(subject, email, org_id), org_id, invoice_id
+    )
+    assert row is not None  # `ctx` always yields its one row
+    document = None if row["body"] is None else (row["version"], row["body"].encode())
+    return row["role"], document
+
+
+async def read_summaries_json(
     conn: Connection,
+    subject: str,
+    email: str | None,
     org_id: UUID,
     filters: InvoiceFilters,
     *,
     limit: int,
     after: tuple[datetime, UUID] | None,
-) -> list[tuple[bytes, tuple[Any, ...]]]:
-    """Up to `limit + 1` list items as JSON, each with its (created_at, id) keyset key."""
-    rows = await conn.fetch(_SUMMARY, *list_args(org_id, filters, limit, after))
-    return [(row[0].encode(), (row[1].isoformat(), row[2])) for row in rows]
+) -> tuple[str | None, list[tuple[bytes, tuple[Any, ...]]]]:
+    """(the caller's role, up to `limit + 1` list items as JSON each with its keyset key),
+    in one round trip."""
+    rows = await conn.fetch(
+        _SUMMARY_READ,
+        *entered_args(subject, email, org_id),
+        *list_args(org_id, filters, limit, after),
+    )
+    items = [
+        (row["body"].encode(), (row["created_at"].isoformat(), row["id"]))
+        for row in rows
+        if row["body"] is not None
+    ]
+    return rows[0]["role"], items

@@ -19,7 +19,6 @@ from penvoice.invoices.schemas import (
     InvoiceSummary,
     InvoiceUpdate,
 )
-from penvoice.invoices.service import InvoiceRow
 from penvoice.openapi import PROBLEMS
 from penvoice.pagination import (
     DEFAULT_LIMIT,
@@ -31,7 +30,7 @@ from penvoice.pagination import (
     page_json,
 )
 from penvoice.responses import created
-from penvoice.tenancy.access import AsMember, AsViewer, OrgAccess, UserTransaction
+from penvoice.tenancy.access import AsMember, OrgAccess, ReadAsViewer, UserTransaction
 
 router = APIRouter(tags=["invoices"])
 
@@ -44,10 +43,10 @@ def _json(version: int, body: bytes) -> Response:
 
 
 async def _after_transition(
-    key: Idempotency, conn: Connection, access: OrgAccess, row: InvoiceRow
+    key: Idempotency, conn: Connection, access: OrgAccess, invoice_id: UUID
 ) -> Response:
     """The answer to finalize, void and mark-uncollectible: 200, the invoice and its ETag."""
-    version, body = await service.get_json(conn, access, row.id)
+    version, body = await service.get_json(conn, access, invoice_id)
     return await key.respond(200, body, {"ETag": etag(version)})
 
 
@@ -61,9 +60,9 @@ async def _after_transition(
 async def create_invoice(
     body: InvoiceCreate, access: AsMember, conn: UserTransaction, key: IdempotentRequest
 ) -> Response:
-    row = await service.create_draft(conn, access, body)
-    version, document = await service.get_json(conn, access, row.id)
-    location = f"/v1/orgs/{access.org_id}/invoices/{row.id}"
+    invoice_id = await service.create_draft(conn, access, body)
+    version, document = await service.get_json(conn, access, invoice_id)
+    location = f"/v1/orgs/{access.org_id}/invoices/{invoice_id}"
     return await created(key, document, version, location)
 
 
@@ -74,14 +73,13 @@ async def create_invoice(
     responses=PROBLEMS(401, 404, 422),
 )
 async def list_invoices(
-    access: AsViewer,
-    conn: UserTransaction,
+    read: ReadAsViewer,
     filters: FilterQuery,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Response:
     after = decode_cursor(cursor, created_id_key) if cursor else None
-    items = await service.list_json(conn, access, filters, limit=limit, after=after)
+    items = await service.read_list_json(read, filters, limit=limit, after=after)
     return Response(page_json(items, limit), media_type="application/json")
 
 
@@ -91,8 +89,8 @@ async def list_invoices(
     response_model=Invoice,
     responses=PROBLEMS(401, 404),
 )
-async def get_invoice(invoice_id: InvoiceID, access: AsViewer, conn: UserTransaction) -> Response:
-    return _json(*await service.get_json(conn, access, invoice_id))
+async def get_invoice(invoice_id: InvoiceID, read: ReadAsViewer) -> Response:
+    return _json(*await service.read_json(read, invoice_id))
 
 
 @router.patch(
@@ -108,8 +106,8 @@ async def update_invoice(
     conn: UserTransaction,
     expected_version: ExpectedVersion,
 ) -> Response:
-    row = await service.update_draft(conn, access, invoice_id, body, expected_version)
-    return _json(*await service.get_json(conn, access, row.id))
+    await service.update_draft(conn, access, invoice_id, body, expected_version)
+    return _json(*await service.get_json(conn, access, invoice_id))
 
 
 @router.delete(
@@ -142,10 +140,10 @@ async def finalize_invoice(
     key: IdempotentRequest,
     body: Annotated[FinalizeRequest | None, Body()] = None,
 ) -> Response:
-    row = await service.finalize(
+    changed = await service.finalize(
         conn, access, invoice_id, body or FinalizeRequest(), expected_version
     )
-    return await _after_transition(key, conn, access, row)
+    return await _after_transition(key, conn, access, changed)
 
 
 @router.post(
@@ -161,8 +159,8 @@ async def void_invoice(
     expected_version: ExpectedVersion,
     key: IdempotentRequest,
 ) -> Response:
-    row = await service.void(conn, access, invoice_id, expected_version)
-    return await _after_transition(key, conn, access, row)
+    changed = await service.void(conn, access, invoice_id, expected_version)
+    return await _after_transition(key, conn, access, changed)
 
 
 @router.post(
@@ -178,5 +176,5 @@ async def mark_uncollectible(
     expected_version: ExpectedVersion,
     key: IdempotentRequest,
 ) -> Response:
-    row = await service.mark_uncollectible(conn, access, invoice_id, expected_version)
-    return await _after_transition(key, conn, access, row)
+    changed = await service.mark_uncollectible(conn, access, invoice_id, expected_version)
+    return await _after_transition(key, conn, access, changed)

@@ -32,7 +32,7 @@ from penvoice.invoices.schemas import (
 from penvoice.invoices.views import decimal_text
 from penvoice.orgs import repository as orgs
 from penvoice.taxes import repository as taxes
-from penvoice.tenancy.access import OrgAccess
+from penvoice.tenancy.access import OneStatementRead, OrgAccess
 
 NUMBER_DIGITS = 6
 
@@ -41,7 +41,8 @@ async def get(conn: Connection, access: OrgAccess, invoice_id: UUID) -> InvoiceR
     return await _invoice(conn, access.org_id, invoice_id)
 
 
-async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate) -> InvoiceRow:
+async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate) -> UUID:
+    """The new draft's id (the route answers the invoice as the database renders it)."""
     customer = await _billable_customer(conn, access.org_id, body.customer_id)
     org = await orgs.get_org(conn, access.org_id)
     assert org is not None
@@ -66,7 +67,7 @@ async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate)
         ("invoice", invoice_id),
         {"total": totals.total, "currency": currency},
     )
-    return await _invoice(conn, access.org_id, invoice_id)
+    return invoice_id
 
 
 async def update_draft(
@@ -75,14 +76,14 @@ async def update_draft(
     invoice_id: UUID,
     body: InvoiceUpdate,
     expected_version: int | None,
-) -> InvoiceRow:
+) -> UUID:
     invoice = await _editable(conn, access.org_id, invoice_id, expected_version)
     sent = body.model_dump(exclude_unset=True)
     if None in sent.values():
         field = next(name for name, value in sent.items() if value is None)
         raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
     if not sent:
-        return invoice  # nothing to change: no new version, no event
+        return invoice.id  # nothing to change: no new version, no event
     changes = {name: value for name, value in sent.items() if name != "lines"}
     if body.customer_id is not None:
         await _billable_customer(conn, access.org_id, body.customer_id)
@@ -100,7 +101,7 @@ async def update_draft(
         ("invoice", invoice_id),
         {"total": totals.total},
     )
-    return await _invoice(conn, access.org_id, invoice_id)
+    return invoice_id
 
 
 async def delete_draft(
@@ -119,7 +120,7 @@ async def finalize(
     invoice_id: UUID,
     body: FinalizeRequest,
     expected_version: int | None,
-) -> InvoiceRow:
+) -> UUID:
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"draft"}, "finalize")
     invoice = await _reprice_with_current_rates(conn, access.org_id, invoice)
@@ -162,12 +163,12 @@ async def finalize(
             ("invoice", invoice_id),
             {"number": number},
         )
-    return await _invoice(conn, access.org_id, invoice_id)
+    return invoice_id
 
 
 async def void(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
-) -> InvoiceRow:
+) -> UUID:
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open", "uncollectible"}, "void")
     if invoice.amount_paid > 0:
@@ -177,7 +178,7 @@ async def void(
 
 async def mark_uncollectible(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
-) -> InvoiceRow:
+) -> UUID:
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open"}, "mark uncollectible")
     return await _move_to(conn, access, invoice, "uncollectible", "invoice.marked_uncollectible")
@@ -185,14 +186,14 @@ async def mark_uncollectible(
 
 async def _move_to(
     conn: Connection, access: OrgAccess, invoice: InvoiceRow, status: str, event: str
-) -> InvoiceRow:
-    """Set a locked invoice's status, record the event, and read it back."""
+) -> UUID:
+    """Set a locked invoice's status and record the event."""
     await repository.set_status(conn, access.org_id, invoice.id, status, access.actor)
     subject = ("invoice", invoice.id)
     await events.append(
         conn, access.org_id, event, access.actor, subject, {"number": invoice.number}
     )
-    return await _invoice(conn, access.org_id, invoice.id)
+    return invoice.id
 
 
 def _require_status(invoice: InvoiceRow, allowed: set[str], action: str) -> None:
@@ -339,15 +340,29 @@ async def lines_of(conn: Connection, access: OrgAccess, invoice: InvoiceRow) -> 
     return await repository.get_lines(conn, access.org_id, invoice.id)
 
 
-async def list_json(
-    conn: Connection,
-    access: OrgAccess,
+async def read_json(read: OneStatementRead, invoice_id: UUID) -> tuple[int, bytes]:
+    """`get_json` in one statement that also checks the caller's access."""
+    assert read.org_id is not None
+    role, found = await json_repository.read_invoice_json(
+        read.conn, read.subject, read.email, read.org_id, invoice_id
+    )
+    read.check(role)
+    if found is None:
+        raise NotFound("No invoice with this id.")
+    return found
+
+
+async def read_list_json(
+    read: OneStatementRead,
     filters: InvoiceFilters,
     *,
     limit: int,
     after: tuple[datetime, UUID] | None,
 ) -> list[tuple[bytes, tuple[Any, ...]]]:
-    """Up to `limit + 1` list items as the API's JSON, each with its keyset key."""
-    return await json_repository.summaries_json(
-        conn, access.org_id, filters, limit=limit, after=after
+    """`list_json` in one statement that also checks the caller's access."""
+    assert read.org_id is not None
+    role, items = await json_repository.read_summaries_json(
+        read.conn, read.subject, read.email, read.org_id, filters, limit=limit, after=after
     )
+    read.check(role)
+    return items

@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from penvoice.auth import CurrentPrincipal
 from penvoice.errors import PROBLEM_MEDIA_TYPE
 from penvoice.me.schemas import Me, Membership
 from penvoice.orgs import service
-from penvoice.tenancy.access import UserTransaction
+from penvoice.tenancy.access import ReadAsPrincipal
 
 router = APIRouter(tags=["me"])
 
@@ -26,8 +25,9 @@ PROBLEM: dict[str, Any] = {"content": {PROBLEM_MEDIA_TYPE: {}}}
         503: {"description": "Database unavailable", **PROBLEM},
     },
 )
-async def get_me(principal: CurrentPrincipal, conn: UserTransaction) -> Me:
-    rows = await service.memberships_of(conn, principal)
+async def get_me(read: ReadAsPrincipal) -> Me:
+    principal = read.principal
+    rows = await service.read_memberships(read)
     return Me(
         subject=principal.subject,
         email=principal.email,

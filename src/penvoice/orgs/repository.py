@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
+from penvoice.tenancy.repository import ENTERED, entered_args
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,25 @@ _INVITATION_COLUMNS = """id, org_id, email, role, invited_by, created_at, expire
     accepted_at, revoked_at"""
 
 
-async def memberships_of(conn: Connection, subject: str) -> list[MembershipRow]:
+async def read_memberships(
+    conn: Connection, subject: str, verified_email: str | None
+) -> list[MembershipRow]:
+    """The principal's organisations and role in each, by name, in one statement that also
+    enters the principal (`ENTERED`)."""
     rows = await conn.fetch(
-        """SELECT m.org_id, o.name AS org_name, m.role
-           FROM memberships m JOIN organisations o ON o.id = m.org_id
-           WHERE m.subject = $1
-           ORDER BY o.name, m.org_id""",
-        subject,
+        f"""SELECT m.org_id, m.org_name, m.role FROM {ENTERED}
+            LEFT JOIN LATERAL (
+                SELECT m.org_id, o.name AS org_name, m.role, ctx.role AS entered
+                FROM memberships m JOIN organisations o ON o.id = m.org_id
+                WHERE m.subject = $1) AS m ON true
+            ORDER BY m.org_name, m.org_id""",  # noqa: S608 - fixed text
+        *entered_args(subject, verified_email, None),
     )
-    return [MembershipRow(row["org_id"], row["org_name"], row["role"]) for row in rows]
+    return [
+        MembershipRow(row["org_id"], row["org_name"], row["role"])
+        for row in rows
+        if row["org_id"] is not None
+    ]
 
 
 async def insert_org(conn: Connection, org_id: UUID, values: dict[str, Any]) -> None:

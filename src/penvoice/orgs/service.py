@@ -18,7 +18,7 @@ from penvoice.orgs.repository import MembershipRow as MembershipRow
 from penvoice.orgs.repository import OrgRow as OrgRow
 from penvoice.orgs.schemas import InvitationCreate, OrgCreate, OrgUpdate
 from penvoice.tenancy import repository as tenancy
-from penvoice.tenancy.access import OrgAccess
+from penvoice.tenancy.access import OneStatementRead, OrgAccess
 
 INVITATION_LIFETIME = timedelta(days=14)
 
@@ -195,6 +195,6 @@ async def _org(conn: Connection, org_id: UUID, *, for_update: bool = False) -> O
     return org
 
 
-async def memberships_of(conn: Connection, principal: Principal) -> list[MembershipRow]:
-    """The caller's organisations and role in each (`GET /v1/me`)."""
-    return await repository.memberships_of(conn, principal.subject)
+async def read_memberships(read: OneStatementRead) -> list[MembershipRow]:
+    """The caller's organisations and role in each (`GET /v1/me`), in one statement."""
+    return await repository.read_memberships(read.conn, read.subject, read.email)

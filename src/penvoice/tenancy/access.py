@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import Depends, Path
 
 from penvoice.auth import CurrentPrincipal, Principal
-from penvoice.db import Connection, Transaction
+from penvoice.db import Connection, PooledConnection, Transaction
 from penvoice.errors import Forbidden, NotFound
 from penvoice.tenancy import repository
 
@@ -68,6 +68,58 @@ class OrgAccess:
 
     def at_least(self, role: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+@dataclass(frozen=True)
+class OneStatementRead:
+    """A read answered in one statement: a pooled connection with no transaction open, who
+    asks and, for organisation routes, which organisation and the role needed.
+
+    The repository's statement enters the principal and the tenant itself (`ENTERED` in
+    `tenancy.repository`) and returns the caller's role with the rows; `check` turns that
+    role into `OrgAccess`, or 404/403, exactly as `AsViewer` does before other handlers."""
+
+    conn: Connection
+    principal: Principal
+    org_id: UUID | None = None
+    minimum: Role = "viewer"
+
+    @property
+    def subject(self) -> str:
+        return self.principal.subject
+
+    @property
+    def email(self) -> str | None:
+        return verified_email(self.principal)
+
+    def check(self, role: str | None) -> OrgAccess:
+        assert self.org_id is not None
+        return check_access(self.org_id, self.principal, role, self.minimum)
+
+
+async def principal_read(principal: CurrentPrincipal, conn: PooledConnection) -> OneStatementRead:
+    """The declaration of `ReadAsPrincipal`; the edge builds it itself."""
+    return OneStatementRead(conn, principal)
+
+
+def _read(minimum: Role) -> Callable[..., Awaitable[OneStatementRead]]:
+    async def org_read(
+        org_id: OrgID, principal: CurrentPrincipal, conn: PooledConnection
+    ) -> OneStatementRead:
+        return OneStatementRead(conn, principal, org_id, minimum)
+
+    org_read.read_role = minimum  # type: ignore[attr-defined]
+    return org_read
+
+
+def read_role_of(dependency: object) -> Role | None:
+    """The role a `ReadAsViewer` dependency requires; None for anything else."""
+    role: Role | None = getattr(dependency, "read_role", None)
+    return role
+
+
+ReadAsPrincipal = Annotated[OneStatementRead, Depends(principal_read)]
+ReadAsViewer = Annotated[OneStatementRead, Depends(_read("viewer"))]
 
 
 def _require(minimum: Role) -> Callable[..., Awaitable[OrgAccess]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
@@ -37,3 +39,23 @@ async def role_in(conn: Connection, org_id: UUID, subject: str) -> str | None:
         "SELECT role FROM memberships WHERE org_id = $1 AND subject = $2", org_id, subject
     )
     return role
+
+
+# A read in one statement (no BEGIN, no COMMIT: the statement is its own transaction):
+# `FROM {ENTERED} LEFT JOIN LATERAL (… AND ctx.role IS NOT NULL …) AS x ON true`. The
+# subquery `ctx` cannot be flattened (OFFSET 0, a volatile call), so it runs first and sets
+# the transaction-local tenant context; the lateral part refers to `ctx.role`, so it runs per
+# `ctx` row, after that, under row-level security for that organisation. Parameters $1 to $3
+# are `entered_args`; the read's own start at $4 (`shifted`).
+ENTERED = "(SELECT penvoice_enter($1, $2, $3) AS role OFFSET 0) AS ctx"
+ENTERED_PARAMETERS = 3
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+def entered_args(subject: str, verified_email: str | None, org_id: UUID | None) -> tuple[Any, ...]:
+    return subject, (verified_email or "").lower(), org_id
+
+
+def shifted(sql: str) -> str:
+    """`sql` with its parameters renumbered to follow `ENTERED`'s three."""
+    return _PARAMETER.sub(lambda m: f"${int(m.group(1)) + ENTERED_PARAMETERS}", sql)

@@ -240,6 +240,10 @@ class Edge:
                 if operation.enter_user:
                     await self._enter(call, operation)
                 result = await operation.endpoint(**await operation.arguments_of(call))
+        elif operation.pooled:
+            async with self.database.connection() as conn:
+                call.conn = conn
+                result = await operation.endpoint(**await operation.arguments_of(call))
         else:
             result = await operation.endpoint(**await operation.arguments_of(call))
         await self._answer(operation, call, result, scope, receive, send)

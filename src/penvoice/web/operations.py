@@ -36,10 +36,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from penvoice.auth import Principal, require_principal
-from penvoice.db import Connection, transaction_dependency
+from penvoice.db import Connection, connection_dependency, transaction_dependency
 from penvoice.errors import ValidationFailed
 from penvoice.idempotency.keys import Idempotency, claim, claim_dependency, fingerprint
-from penvoice.tenancy.access import ROLE_RANK, OrgAccess, Role, minimum_role_of, user_transaction
+from penvoice.tenancy.access import (
+    ROLE_RANK,
+    OneStatementRead,
+    OrgAccess,
+    Role,
+    minimum_role_of,
+    principal_read,
+    read_role_of,
+    user_transaction,
+)
 
 Getter = Callable[["Call"], Any]
 PATH, QUERY, HEADER = "path", "query", "header"
@@ -113,6 +122,7 @@ class Operation:
     endpoint: Callable[..., Awaitable[Any]]
     authenticate: bool = False
     transaction: bool = False  # the request's transaction around the endpoint
+    pooled: bool = False  # a pooled connection, no transaction: a read in one statement
     enter_user: bool = False  # the principal entered for row-level security
     role: Role | None = None  # organisation access needed (from the `org_id` path parameter)
     idempotent: bool = False
@@ -298,7 +308,7 @@ class _Compiler:
 
         return get
 
-    def dependency(self, dependency: Callable[..., Any]) -> Getter:
+    def dependency(self, dependency: Callable[..., Any]) -> Getter:  # noqa: PLR0911 - a case each
         operation = self.operation
         if dependency is require_principal:
             operation.authenticate = True
@@ -306,6 +316,19 @@ class _Compiler:
         if dependency is transaction_dependency:
             operation.transaction = True
             return _conn
+        if dependency is connection_dependency:
+            operation.pooled = True
+            return _conn
+        if dependency is principal_read:
+            operation.authenticate = operation.pooled = True
+            return lambda call: OneStatementRead(_conn(call), _principal(call))
+        read_role = read_role_of(dependency)
+        if read_role is not None:
+            operation.authenticate = operation.pooled = True
+            org_id = self.parameter(PATH, "org_id", UUID, None, inspect.Parameter.empty)
+            return lambda call: OneStatementRead(
+                _conn(call), _principal(call), org_id(call), read_role
+            )
         if dependency is user_transaction:
             operation.authenticate = operation.transaction = operation.enter_user = True
             return _conn
@@ -415,6 +438,8 @@ def compile_operation(method: str, template: str, route: APIRoute) -> Operation:
         operation.parameter_model = create_model(
             "Parameters", __config__=ConfigDict(extra="ignore"), **compiler.fields
         )
+    if operation.pooled and operation.transaction:
+        raise TypeError(f"{method} {template}: a one-statement read opens no transaction")
     operation.status_code = route.status_code or 200
     if route.response_model is not None:
         operation.serialize = TypeAdapter(route.response_model).dump_json
