@@ -214,7 +214,56 @@ async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[Li
     return lines
 
 
-async def insert_invoice(
+# Lines and their taxes as arrays, written with one statement (`INSERT … SELECT FROM unnest`).
+_LINE_ARRAYS = """$3::uuid[], $4::int[], $5::text[], $6::numeric[], $7::bigint[], $8::numeric[],
+    $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[]"""
+_TAX_ARRAYS = """$15::uuid[], $16::uuid[], $17::text[], $18::numeric[], $19::boolean[],
+    $20::bigint[], $21::bigint[]"""
+_INSERT_LINES = f"""INSERT INTO invoice_lines (id, position, description, quantity,
+        unit_amount, discount_percent, discount_fixed, amount, discount_amount, net,
+        tax_amount, total, org_id, invoice_id)
+    SELECT l.*, $1, {{invoice}} FROM unnest({_LINE_ARRAYS}) AS l"""  # noqa: S608 - fixed
+_INSERT_TAXES = f"""INSERT INTO invoice_line_taxes (line_id, tax_rate_id, display_name,
+        percentage, inclusive, taxable_amount, amount, org_id)
+    SELECT t.*, $1 FROM unnest({_TAX_ARRAYS}) AS t"""  # noqa: S608 - fixed text
+
+
+def _line_arrays(lines: list[LineRow]) -> tuple[list[Any], ...]:
+    """$3…$21: the lines' columns, then their taxes' columns, one array each."""
+    taxes = [(line.id, tax) for line in lines for tax in line.taxes]
+    return (
+        [line.id for line in lines],
+        [line.position for line in lines],
+        [line.description for line in lines],
+        [line.quantity for line in lines],
+        [line.unit_amount for line in lines],
+        [line.discount_percent for line in lines],
+        [line.discount_fixed for line in lines],
+        [line.amount for line in lines],
+        [line.discount_amount for line in lines],
+        [line.net for line in lines],
+        [line.tax_amount for line in lines],
+        [line.total for line in lines],
+        [line_id for line_id, _ in taxes],
+        [tax.tax_rate_id for _, tax in taxes],
+        [tax.display_name for _, tax in taxes],
+        [tax.percentage for _, tax in taxes],
+        [tax.inclusive for _, tax in taxes],
+        [tax.taxable_amount for _, tax in taxes],
+        [tax.amount for _, tax in taxes],
+    )
+
+
+_INSERT_DRAFT = f"""WITH invoice AS (
+        INSERT INTO invoices (org_id, customer_id, currency, memo, subtotal, tax_total, total,
+            amount_paid, amount_due, created_by)
+        VALUES ($1, $2, $22, $23, $24, $25, $26, $27, $28, $29) RETURNING id),
+    line AS ({_INSERT_LINES.format(invoice="(SELECT id FROM invoice)")}),
+    tax AS ({_INSERT_TAXES})
+    SELECT id FROM invoice"""  # noqa: S608 - fixed text
+
+
+async def insert_draft(
     conn: Connection,
     org_id: UUID,
     *,
@@ -223,13 +272,14 @@ async def insert_invoice(
     memo: str,
     totals: Totals,
     actor: str,
+    lines: list[LineRow],
 ) -> UUID:
+    """A new draft with its lines and their taxes, in one statement; its id."""
     invoice_id: UUID = await conn.fetchval(
-        """INSERT INTO invoices (org_id, customer_id, currency, memo, subtotal, tax_total, total,
-               amount_paid, amount_due, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""",
+        _INSERT_DRAFT,
         org_id,
         customer_id,
+        *_line_arrays(lines),
         currency,
         memo,
         totals.subtotal,
@@ -242,59 +292,21 @@ async def insert_invoice(
     return invoice_id
 
 
+_REPLACE_LINES = f"""WITH line AS ({_INSERT_LINES.format(invoice="$2")}),
+    tax AS ({_INSERT_TAXES})
+    SELECT 1"""
+
+
 async def replace_lines(
     conn: Connection, org_id: UUID, invoice_id: UUID, lines: list[LineRow]
 ) -> None:
+    """Every line of a draft replaced: the old ones deleted (their taxes cascade), the new
+    ones and their taxes written in one statement."""
     await conn.execute(
         "DELETE FROM invoice_lines WHERE org_id = $1 AND invoice_id = $2", org_id, invoice_id
     )
-    if not lines:
-        return
-    await conn.executemany(
-        """INSERT INTO invoice_lines (id, org_id, invoice_id, position, description, quantity,
-               unit_amount, discount_percent, discount_fixed, amount, discount_amount, net,
-               tax_amount, total)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
-        [
-            (
-                line.id,
-                org_id,
-                invoice_id,
-                line.position,
-                line.description,
-                line.quantity,
-                line.unit_amount,
-                line.discount_percent,
-                line.discount_fixed,
-                line.amount,
-                line.discount_amount,
-                line.net,
-                line.tax_amount,
-                line.total,
-            )
-            for line in lines
-        ],
-    )
-    taxes = [(org_id, line.id, tax) for line in lines for tax in line.taxes]
-    if taxes:
-        await conn.executemany(
-            """INSERT INTO invoice_line_taxes (org_id, line_id, tax_rate_id, display_name,
-                   percentage, inclusive, taxable_amount, amount)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            [
-                (
-                    org,
-                    line_id,
-                    t.tax_rate_id,
-                    t.display_name,
-                    t.percentage,
-                    t.inclusive,
-                    t.taxable_amount,
-                    t.amount,
-                )
-                for org, line_id, t in taxes
-            ],
-        )
+    if lines:
+        await conn.fetchval(_REPLACE_LINES, org_id, invoice_id, *_line_arrays(lines))
 
 
 async def update_draft(

@@ -49,7 +49,7 @@ async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate)
     currency = body.currency or customer.currency or org.default_currency
     rates = await _usable_rates(conn, access.org_id, body.lines)
     lines, totals = price_lines(body.lines, rates, currency)
-    invoice_id = await repository.insert_invoice(
+    invoice_id = await repository.insert_draft(
         conn,
         access.org_id,
         customer_id=body.customer_id,
@@ -57,8 +57,8 @@ async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate)
         memo=body.memo,
         totals=totals,
         actor=access.actor,
+        lines=lines,
     )
-    await repository.replace_lines(conn, access.org_id, invoice_id, lines)
     await events.append(
         conn,
         access.org_id,
