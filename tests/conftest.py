@@ -169,6 +169,10 @@ def app_environ(database_url: str, issuer: LocalIssuer, **overrides: str) -> dic
         "KC_AUDIENCE": "penvoice-api",
         "CORS_ORIGINS": "https://test.penvoice.app",
         "SHUTDOWN_DRAIN_SECONDS": "0",
+        # The suite's load and concurrency tests send far more than a client may; the rate
+        # limits have their own tests (tests/test_edge_limits.py) with their defaults.
+        "RATE_LIMIT_PER_PRINCIPAL": "0",
+        "RATE_LIMIT_PER_ORG": "0",
     }
     environ.update(overrides)
     return environ

@@ -34,11 +34,16 @@ from penvoice.payments.router import router as payments_router
 from penvoice.reports.router import router as reports_router
 from penvoice.taxes.router import router as taxes_router
 from penvoice.web.edge import Edge
+from penvoice.web.ratelimit import TokenBuckets
 
 log = logging.getLogger("penvoice.app")
 
 REVISION = os.environ.get("PENVOICE_REVISION", "unknown")
 STARTUP_KEYS_WAIT_SECONDS = 1.0
+
+
+def _buckets(rate: float, burst: float) -> TokenBuckets | None:
+    return TokenBuckets(rate, burst) if rate > 0 else None
 
 
 def create_app(settings: Settings) -> Edge:
@@ -117,7 +122,12 @@ def create_app(settings: Settings) -> Edge:
         metrics=metrics,
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+        max_small_body_bytes=settings.max_small_body_bytes,
         cors_origins=settings.cors_origins,
+        per_principal=_buckets(
+            settings.rate_limit_per_principal, settings.rate_limit_principal_burst
+        ),
+        per_org=_buckets(settings.rate_limit_per_org, settings.rate_limit_org_burst),
     )
     app.state.settings = settings
     app.state.database = database

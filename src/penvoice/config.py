@@ -42,6 +42,14 @@ class Settings(BaseModel):
     token_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 10
     # The largest valid invoice (250 lines of 2000 characters, \u-escaped) is about 3.1 MB.
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+    # Bodies without lists (everything but an invoice's lines) are small: 64 KiB is plenty.
+    max_small_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 64 * 1024
+    # Requests a second per principal and per organisation, per pod (0: no limit), and the
+    # burst each may take at once (web/ratelimit.py).
+    rate_limit_per_principal: Annotated[float, Field(ge=0, le=1_000_000)] = 50.0
+    rate_limit_principal_burst: Annotated[float, Field(ge=1, le=1_000_000)] = 200.0
+    rate_limit_per_org: Annotated[float, Field(ge=0, le=1_000_000)] = 100.0
+    rate_limit_org_burst: Annotated[float, Field(ge=1, le=1_000_000)] = 400.0
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
 

@@ -48,6 +48,14 @@ class HttpMetrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._rate_limited = Counter(
+            "penvoice_rate_limited_total",
+            "Requests refused with 429 by the per-pod rate limits, by what was limited.",
+            ["scope"],
+            registry=self.registry,
+        )
+        for scope in ("principal", "organisation"):
+            self._rate_limited.labels(scope)
         Gauge(
             "penvoice_build_info",
             "Build of the running penvoice-api; always 1.",
@@ -65,6 +73,9 @@ class HttpMetrics:
             self._children[(method, route, code)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def rate_limited(self, scope: str) -> None:
+        self._rate_limited.labels(scope).inc()
 
     def expose_errors_from_zero(self, operations: Iterable[tuple[str, str]]) -> None:
         """Create the `code="500"` request counter of every operation at 0.

@@ -50,6 +50,7 @@ from penvoice.metrics import UNMATCHED_ROUTE, HttpMetrics
 from penvoice.tenancy.access import check_access, enter
 from penvoice.web.cors import Cors
 from penvoice.web.operations import Call, Operation, compile_operation
+from penvoice.web.ratelimit import RateLimited, TokenBuckets
 from penvoice.web.routes import RouteTable
 
 log = logging.getLogger("penvoice.errors")
@@ -75,13 +76,18 @@ class Edge:
         metrics: HttpMetrics,
         lifespan: Lifespan,
         max_body_bytes: int,
+        max_small_body_bytes: int | None = None,
         cors_origins: tuple[str, ...] = (),
+        per_principal: TokenBuckets | None = None,
+        per_org: TokenBuckets | None = None,
     ) -> None:
         self.declared = declared
         self.database = database
         self.metrics = metrics
         self.state = State()
         self.max_body_bytes = max_body_bytes
+        self._per_principal = per_principal
+        self._per_org = per_org
         self._lifespan = lifespan
         self._cors = Cors(cors_origins) if cors_origins else None
         self._access_log = AccessLog()
@@ -93,7 +99,14 @@ class Edge:
             if not isinstance(route, APIRoute) or context.path is None:
                 continue
             for method in sorted(context.methods or ()):
-                self.routes.add(compile_operation(method, context.path, route))
+                operation = compile_operation(method, context.path, route)
+                # Only an invoice's lines make a body large; every other body gets the small
+                # limit, so a route that never needs megabytes never reads them.
+                if not operation.body_has_lists and max_small_body_bytes is not None:
+                    operation.max_body_bytes = min(max_small_body_bytes, max_body_bytes)
+                else:
+                    operation.max_body_bytes = max_body_bytes
+                self.routes.add(operation)
         self._dispatch: Handler = self._run
         self._openapi_bytes: bytes | None = None
 
@@ -220,18 +233,32 @@ class Edge:
                 return
             raise _NoRoute()
         scope["state"]["route"] = match.template
-        operation = match.operation
-        if operation is None:
+        if match.operation is None:
             raise _MethodNotAllowed(match.allowed)
-        call = Call(scope, receive, path)
+        await self._serve(match.operation, match.values, scope, receive, send)
+
+    async def _serve(
+        self,
+        operation: Operation,
+        path_values: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """One matched operation: authenticate, validate, run in its transaction, answer."""
+        call = Call(scope, receive, scope["path"])
         if operation.authenticate:
             call.principal = await self._authenticate(scope)
             scope["state"]["principal_subject"] = call.principal.subject
+            if self._per_principal is not None:
+                self._limit("principal", self._per_principal, call.principal.subject)
         query = QueryParams(scope["query_string"]) if scope["query_string"] else _NO_QUERY
-        operation.validate_parameters(call, match.values, query)
+        operation.validate_parameters(call, path_values, query)
+        if self._per_org is not None and "org_id" in call.params:
+            self._limit("organisation", self._per_org, call.params["org_id"])
         if operation.takes_body:
             headers = dict(scope["headers"])
-            call.body_bytes = await self._read_body(receive, headers)
+            call.body_bytes = await self._read_body(receive, headers, operation.max_body_bytes)
             content_type = headers.get(b"content-type")
             operation.validate_body(call, content_type and content_type.decode("latin-1"))
         if operation.transaction:
@@ -273,8 +300,13 @@ class Edge:
             raise ServiceUnavailable("The app is starting.", headers={"Retry-After": "1"})
         return await verifier.verify(token)
 
-    async def _read_body(self, receive: Receive, headers: dict[bytes, bytes]) -> bytes:
-        limit = self.max_body_bytes
+    def _limit(self, scope: str, buckets: TokenBuckets, key: object) -> None:
+        wait = buckets.take(key)
+        if wait > 0.0:
+            self.metrics.rate_limited(scope)
+            raise RateLimited(scope, wait)
+
+    async def _read_body(self, receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
         declared = headers.get(b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             raise PayloadTooLarge(limit)

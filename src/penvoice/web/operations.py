@@ -22,6 +22,7 @@ any other dependency is called with its own validated parameters.
 from __future__ import annotations
 
 import inspect
+import json
 import typing
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -135,6 +136,8 @@ class Operation:
     arguments: list[tuple[str, Getter]] = field(default_factory=list)
     status_code: int = 200
     serialize: Callable[[Any], bytes] | None = None
+    body_has_lists: bool = False
+    max_body_bytes: int = 0  # set by the edge from the settings
 
     @property
     def takes_body(self) -> bool:
@@ -300,6 +303,7 @@ class _Compiler:
         annotation, _ = _split_annotated(hint)
         operation.body_name = name
         operation.body_adapter = TypeAdapter(annotation)
+        operation.body_has_lists = '"array"' in json.dumps(operation.body_adapter.json_schema())
         operation.body_required = default is inspect.Parameter.empty
         operation.body_default = None if default is inspect.Parameter.empty else default
 
