@@ -72,6 +72,11 @@ class Conflict(PenvoiceError):
     title = "Conflict"
 
 
+class InvoiceNotPriceable(Conflict):
+    slug = "invoice-not-priceable"
+    title = "Invoice cannot be priced"
+
+
 class PreconditionFailed(PenvoiceError):
     status = 412
     slug = "precondition-failed"
