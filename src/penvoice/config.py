@@ -28,6 +28,9 @@ class Settings(BaseModel):
     kc_audience: Annotated[str, Field(min_length=1)]
     kc_api_client_secret: SecretStr | None = None
     kc_api_client_id: Annotated[str, Field(min_length=1)] = "penvoice-api"
+    kc_api_client_auth_method: Literal["client_secret_post", "client_secret_basic"] = (
+        "client_secret_post"
+    )
     cors_origins: tuple[str, ...] = ()
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
