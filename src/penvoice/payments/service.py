@@ -1,4 +1,5 @@
-"""Payment rules: at most the amount due, in the invoice's currency; status follows balance.
+"""Payment rules: at most the amount due, in the invoice's currency, dated at most tomorrow
+(UTC); status follows balance.
 
 Reaching zero due marks the invoice paid. Deleting a payment recorded in error (soft: it
 stays in the trail) reopens a paid invoice; a void invoice's payments cannot change.
@@ -6,6 +7,7 @@ stays in the trail) reopens a paid invoice; a void invoice's payments cannot cha
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from penvoice.concurrency import check_version
@@ -19,6 +21,14 @@ from penvoice.payments.repository import PaymentRow
 from penvoice.payments.schemas import PaymentCreate
 from penvoice.tenancy.access import OrgAccess
 
+PAID_ON_LEEWAY = timedelta(days=1)
+"""How far after today (UTC) a payment may be dated: every time zone's today, up to UTC+14."""
+
+
+def latest_paid_on(now: datetime | None = None) -> date:
+    """The latest `paid_on` accepted now: today in UTC plus `PAID_ON_LEEWAY`."""
+    return (now or datetime.now(UTC)).astimezone(UTC).date() + PAID_ON_LEEWAY
+
 
 async def record(
     conn: Connection,
@@ -27,6 +37,11 @@ async def record(
     body: PaymentCreate,
     expected_version: int | None,
 ) -> PaymentRow:
+    latest = latest_paid_on()
+    if body.paid_on > latest:
+        raise ValidationFailed.for_field(
+            "body.paid_on", f"must not be after {latest.isoformat()} (tomorrow, UTC)"
+        )
     invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
     if invoice.status not in {"open", "uncollectible"}:
         raise Conflict(
