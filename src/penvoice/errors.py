@@ -72,9 +72,19 @@ class Conflict(PenvoiceError):
     title = "Conflict"
 
 
+class InvitationPending(Conflict):
+    slug = "invitation-pending"
+    title = "Invitation already pending"
+
+
 class InvoiceNotPriceable(Conflict):
     slug = "invoice-not-priceable"
     title = "Invoice cannot be priced"
+
+
+class InvoiceNumbersExhausted(Conflict):
+    slug = "invoice-numbers-exhausted"
+    title = "Invoice numbers exhausted"
 
 
 class PreconditionFailed(PenvoiceError):

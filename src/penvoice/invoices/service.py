@@ -16,7 +16,14 @@ from uuid import UUID
 from penvoice.concurrency import check_version
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
-from penvoice.errors import Conflict, InvoiceNotPriceable, NotFound, ValidationFailed
+from penvoice.errors import (
+    Conflict,
+    Forbidden,
+    InvoiceNotPriceable,
+    InvoiceNumbersExhausted,
+    NotFound,
+    ValidationFailed,
+)
 from penvoice.events import repository as events
 from penvoice.invoices import repository
 from penvoice.invoices.pricing import RateInfo, money_error_field, price_body_lines, price_lines
@@ -126,6 +133,11 @@ async def finalize(
     if due_date < issue_date:
         raise ValidationFailed.for_field("body.due_date", "must not be before the issue date")
     sequence = await repository.take_next_number(conn, access.org_id)
+    if sequence is None:
+        raise InvoiceNumbersExhausted(
+            f"Every invoice number up to {repository.COUNTER_MAX - 1} has been issued; "
+            "this organisation cannot finalize more invoices."
+        )
     number = f"{org.invoice_prefix}{sequence:0{NUMBER_DIGITS}d}"
     paid = invoice.amount_due == 0
     await repository.finalize(
@@ -162,6 +174,7 @@ async def finalize(
 async def void(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
 ) -> InvoiceRow:
+    _require_admin(access, "void invoices")
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open", "uncollectible"}, "void")
     if invoice.amount_paid > 0:
@@ -172,6 +185,7 @@ async def void(
 async def mark_uncollectible(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
 ) -> InvoiceRow:
+    _require_admin(access, "mark invoices uncollectible")
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open"}, "mark uncollectible")
     return await _move_to(conn, access, invoice, "uncollectible", "invoice.marked_uncollectible")
@@ -187,6 +201,12 @@ async def _move_to(
         conn, access.org_id, event, access.actor, subject, {"number": invoice.number}
     )
     return await _invoice(conn, access.org_id, invoice.id)
+
+
+def _require_admin(access: OrgAccess, action: str) -> None:
+    """Reversing or writing off an accounting record is for admins and owners."""
+    if not access.at_least("admin"):
+        raise Forbidden(f"Only admins and owners may {action}.")
 
 
 def _require_status(invoice: InvoiceRow, allowed: set[str], action: str) -> None:

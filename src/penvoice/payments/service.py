@@ -12,7 +12,7 @@ from uuid import UUID
 
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from penvoice.events import repository as events
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.repository import InvoiceRow
@@ -104,6 +104,8 @@ async def delete(
     payment_id: UUID,
     expected_version: int | None,
 ) -> None:
+    if not access.at_least("admin"):  # reversing an accounting record
+        raise Forbidden("Only admins and owners may delete payments.")
     invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
     payment = await repository.get(conn, access.org_id, invoice_id, payment_id)
     if payment is None or payment.deleted_at is not None:
