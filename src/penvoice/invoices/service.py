@@ -17,10 +17,13 @@ from penvoice.concurrency import check_version
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.errors import (
-    Conflict,
     Forbidden,
+    InvalidTransition,
+    InvoiceHasPayments,
+    InvoiceNotEditable,
     InvoiceNotPriceable,
     InvoiceNumbersExhausted,
+    InvoiceWithoutLines,
     NotFound,
     ValidationFailed,
 )
@@ -178,7 +181,9 @@ async def void(
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open", "uncollectible"}, "void")
     if invoice.amount_paid > 0:
-        raise Conflict("An invoice with payments cannot be voided; delete the payments first.")
+        raise InvoiceHasPayments(
+            "An invoice with payments cannot be voided; delete the payments first."
+        )
     return await _move_to(conn, access, invoice, "void", "invoice.voided")
 
 
@@ -211,7 +216,7 @@ def _require_admin(access: OrgAccess, action: str) -> None:
 
 def _require_status(invoice: InvoiceRow, allowed: set[str], action: str) -> None:
     if invoice.status not in allowed:
-        raise Conflict(
+        raise InvalidTransition(
             f"Cannot {action} an invoice that is {invoice.status}.",
             extra={"status_now": invoice.status},
         )
@@ -239,7 +244,7 @@ async def _editable(
 ) -> InvoiceRow:
     invoice = await _locked(conn, org_id, invoice_id, expected_version)
     if invoice.status != "draft":
-        raise Conflict(
+        raise InvoiceNotEditable(
             f"Only drafts can be changed; this invoice is {invoice.status}.",
             extra={"status_now": invoice.status},
         )
@@ -283,7 +288,7 @@ async def _reprice_with_current_rates(
     with the rates as they are now, share-locked so no PATCH changes one mid-finalize."""
     stored = await repository.get_lines(conn, org_id, invoice.id)
     if not stored:
-        raise Conflict("An invoice needs at least one line to be finalized.")
+        raise InvoiceWithoutLines("An invoice needs at least one line to be finalized.")
     inputs = [_as_input(line) for line in stored]
     wanted = sorted({tax.tax_rate_id for line in stored for tax in line.taxes})
     rates = await taxes.rates_by_ids(conn, org_id, wanted, lock=True)

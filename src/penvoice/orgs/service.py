@@ -9,7 +9,15 @@ from uuid import UUID
 from penvoice.auth import Principal
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import Conflict, Forbidden, InvitationPending, NotFound, ValidationFailed
+from penvoice.errors import (
+    AlreadyMember,
+    Forbidden,
+    InvitationAccepted,
+    InvitationPending,
+    LastOwner,
+    NotFound,
+    ValidationFailed,
+)
 from penvoice.events import repository as events
 from penvoice.orgs import repository
 from penvoice.orgs.repository import InvitationRow, MemberRow, OrgRow
@@ -142,7 +150,7 @@ async def _revoke_invitations_by(
 def _keep_an_owner(members: dict[str, MemberRow], subject: str, new_role: str | None) -> None:
     owners = {s for s, m in members.items() if m.role == "owner"}
     if owners == {subject} and new_role != "owner":
-        raise Conflict("An organisation keeps at least one owner; make someone else owner first.")
+        raise LastOwner("An organisation keeps at least one owner; make someone else owner first.")
 
 
 async def invite(conn: Connection, access: OrgAccess, body: InvitationCreate) -> InvitationRow:
@@ -215,13 +223,13 @@ async def accept(conn: Connection, principal: Principal, invitation_id: UUID) ->
     if invitation is None or invitation.revoked_at or invitation.expires_at <= now:
         raise NotFound("No pending invitation with this id for your verified email.")
     if invitation.accepted_at is not None:
-        raise Conflict("This invitation was already accepted.")
+        raise InvitationAccepted("This invitation was already accepted.")
     await tenancy.enter_org(conn, invitation.org_id)
     inviter_role = await tenancy.role_in(conn, invitation.org_id, invitation.invited_by)
     if invitation.role not in grantable_roles(inviter_role):  # their authority has ended
         raise NotFound("No pending invitation with this id for your verified email.")
     if await tenancy.role_in(conn, invitation.org_id, principal.subject) is not None:
-        raise Conflict("You are already a member of this organisation.")
+        raise AlreadyMember("You are already a member of this organisation.")
     await repository.insert_member(conn, invitation.org_id, principal.subject, invitation.role)
     await repository.mark_invitation(conn, invitation_id, accepted_by=principal.subject)
     await events.append(

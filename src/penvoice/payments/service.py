@@ -12,7 +12,13 @@ from uuid import UUID
 
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from penvoice.errors import (
+    Forbidden,
+    InvoiceNotPayable,
+    NotFound,
+    PaymentsFrozen,
+    ValidationFailed,
+)
 from penvoice.events import repository as events
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.repository import InvoiceRow
@@ -44,7 +50,7 @@ async def record(
         )
     invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
     if invoice.status not in {"open", "uncollectible"}:
-        raise Conflict(
+        raise InvoiceNotPayable(
             f"Payments are recorded on open or uncollectible invoices; this one is "
             f"{invoice.status}.",
             extra={"status_now": invoice.status},
@@ -111,7 +117,7 @@ async def delete(
     if payment is None or payment.deleted_at is not None:
         raise NotFound("No payment with this id on this invoice.")
     if invoice.status == "void":
-        raise Conflict(
+        raise PaymentsFrozen(
             "Payments of a void invoice cannot change.", extra={"status_now": invoice.status}
         )
     await repository.mark_deleted(conn, access.org_id, payment_id, access.actor)
