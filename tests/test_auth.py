@@ -131,8 +131,11 @@ async def rejected(verifier: TokenVerifier, token: str) -> str:
     """Assert the token is refused with an RFC 6750 challenge; return the description."""
     with pytest.raises(InvalidToken) as caught:
         await verifier.verify(token)
-    assert caught.value.status == 401
-    challenge = caught.value.headers["WWW-Authenticate"]
+    response = caught.value.response()  # what the client gets
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    challenge = response.headers["www-authenticate"]
+    assert challenge == caught.value.headers["WWW-Authenticate"]
     assert challenge.startswith(CHALLENGE)
     assert challenge.endswith('"')
     return caught.value.detail

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from penvoice.dev.postgres import free_port
+
+pytestmark = pytest.mark.slow
 
 
 def test_dev_run_prints_a_working_curl_and_stops_cleanly(tmp_path: Path) -> None:

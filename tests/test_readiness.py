@@ -96,6 +96,7 @@ def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     server.stop(mode="immediate")
 
 
+@pytest.mark.slow
 async def test_database_outage_is_not_ready_and_recovers_without_restart(
     own_postgres: EmbeddedPostgres, issuer: LocalIssuer
 ) -> None:

@@ -65,7 +65,7 @@ class IssuerUnavailable(ServiceUnavailable):
     """The identity provider could not be asked (or answered nonsense)."""
 
 
-class ClientCredentialsRejected(Exception):  # noqa: N818, RUF100 - name fixed by the interface
+class ClientCredentialsRejected(Exception):
     """The token endpoint answered, and refused our client id and secret."""
 
 

@@ -35,7 +35,6 @@ class Settings(BaseModel):
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     log_level: LogLevel = "info"
-    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 1
     db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     db_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5_000
@@ -98,10 +97,6 @@ class Settings(BaseModel):
             settings = cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
-        if settings.db_pool_min_size > settings.db_pool_max_size:
-            raise ConfigError(
-                "invalid configuration:\n  DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE"
-            )
         return settings
 
 

@@ -233,6 +233,7 @@ def test_restart_keeps_the_port_and_stop_closes_it(http: httpx.Client) -> None:
     issuer.stop()  # idempotent
 
 
+@pytest.mark.slow
 def test_runs_standalone_as_a_module(http: httpx.Client) -> None:
     port = free_port()
     process = subprocess.Popen(

@@ -36,12 +36,16 @@ async def test_client_totals_are_not_accepted(billing: Billing) -> None:
 
 async def test_finalize_numbers_dates_and_snapshots(billing: Billing) -> None:
     draft = await billing.draft()
-    done = await billing.post(f"/invoices/{draft['id']}/finalize", {"issue_date": "2026-11-01"})
+    issued = datetime.now(UTC).date() - timedelta(days=30)  # due 14 days later: overdue now
+    done = await billing.post(
+        f"/invoices/{draft['id']}/finalize", {"issue_date": issued.isoformat()}
+    )
     assert done.status_code == 200, done.text
     invoice = done.json()
     assert invoice["status"] == "open"
     assert invoice["number"] == "INV-000001"
-    assert (invoice["issue_date"], invoice["due_date"]) == ("2026-11-01", "2026-11-15")
+    due = issued + timedelta(days=14)
+    assert (invoice["issue_date"], invoice["due_date"]) == (issued.isoformat(), due.isoformat())
     assert invoice["customer_snapshot"]["name"] == "Ünïcode Kunde GmbH"
     assert invoice["overdue"] is True  # open and past due today
     second = await billing.draft()
