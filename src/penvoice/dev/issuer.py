@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import signal
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote_plus
@@ -66,12 +68,14 @@ class LocalIssuer:
         client_id: str = "penvoice-api",
         client_secret: str = "dev-secret",  # noqa: S107 - the well-known dev secret
         key_type: KeyType = "RSA",
+        key: tuple[str, PrivateKey] | None = None,
         client_auth_methods: Sequence[ClientAuthMethod] = (
             "client_secret_basic",
             "client_secret_post",
         ),
     ) -> None:
         """`key_type` "Ed25519" signs with EdDSA like Keycloak's `eddsa-generated` provider;
+        `key` (kid, private key) signs instead of a new key of `key_type`;
         `client_auth_methods` are the ways the token endpoint accepts the client's secret."""
         self.host, self.port, self.realm = host, port, realm
         self.key_type = key_type
@@ -82,7 +86,7 @@ class LocalIssuer:
         self.token_requests = 0
         self.outage: Outage = "none"  # "error": every request gets 503; "hang": no answer
         self.discovery_overrides: dict[str, Any] = {}  # merged into the discovery document
-        self._kid, self._key = _new_key(key_type)
+        self._kid, self._key = key if key is not None else _new_key(key_type)
         self._lock = threading.Lock()
         self._released = threading.Event()  # wakes hanging requests on stop()
         self._server: ThreadingHTTPServer | None = None
@@ -271,6 +275,56 @@ class LocalIssuer:
             raw_id, _, raw_secret = decoded.partition(":")
             client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
         return client_id == self.client_id and secret == self.client_secret
+
+
+STATE_FILE = "issuer.json"
+KEY_FILE = "signing-key.pem"
+
+
+def persistent_issuer(directory: Path, *, port: int = 0) -> LocalIssuer:
+    """A started issuer whose RSA key and port live in `directory` (created, mode 0700):
+    a token it signed stays valid across restarts for as long as its `exp` says. `port`
+    0 reuses the saved port (a free one the first time, or when the saved one is taken)."""
+    kid, key, saved_port = load_state(directory)
+    issuer = LocalIssuer(port=port or saved_port, key=(kid, key))
+    try:
+        issuer.start()
+    except OSError:
+        if port:  # asked for explicitly: say so
+            raise
+        issuer.port = 0
+        issuer.start()
+    _write(directory / STATE_FILE, json.dumps({"kid": kid, "port": issuer.port}).encode())
+    return issuer
+
+
+def load_state(directory: Path) -> tuple[str, rsa.RSAPrivateKey, int]:
+    """The saved (kid, key, port) of `directory`, made (port 0) when there is none yet."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path, state_path = directory / KEY_FILE, directory / STATE_FILE
+    if key_path.exists() and state_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if isinstance(key, rsa.RSAPrivateKey):
+            return str(state["kid"]), key, int(state.get("port", 0))
+    kid, new = uuid.uuid4().hex, rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = new.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write(key_path, pem)
+    _write(state_path, json.dumps({"kid": kid, "port": 0}).encode())
+    return kid, new, 0
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Owner-only, replaced atomically."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+    os.replace(partial, path)
 
 
 class _Handler(BaseHTTPRequestHandler):
