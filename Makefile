@@ -5,14 +5,25 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv/.synced
+RUN_VENV := .venv/.synced-run
+# The inner loop: everything not marked slow, on every core (pytest-xdist).
+FAST_ARGS ?= -m "not slow" -n auto
+# A base temp of this checkout's own: pytest prunes old runs under /tmp/pytest-of-<user>,
+# which pulls the data directory from under another checkout's running PostgreSQL.
+PYTEST_TMP := /tmp/penvoice-pytest-$(shell printf %s "$(CURDIR)" | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format bench soak canary-lab clean
+.PHONY: run test test-fast lint format bench soak canary-lab clean
 
-run: $(VENV)
+# Only what runs: the runtime dependencies and the `run` group (the embedded PostgreSQL).
+run: $(RUN_VENV)
 	.venv/bin/penvoice dev
 
+# Every test, as CI runs them.
 test: $(VENV)
-	.venv/bin/pytest
+	.venv/bin/pytest --basetemp=$(PYTEST_TMP)-all
+
+test-fast: $(VENV)
+	.venv/bin/pytest --basetemp=$(PYTEST_TMP)-fast $(FAST_ARGS)
 
 lint: $(VENV)
 	.venv/bin/ruff format --check src tests tools bench
@@ -47,8 +58,14 @@ format: $(VENV)
 	.venv/bin/ruff format src tests tools bench
 	.venv/bin/ruff check --fix src tests tools bench
 
+# `test`, `lint` and the tools: the default `dev` group (which includes `run`).
 $(VENV): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
+	@touch $@ $(RUN_VENV)
+
+# --inexact: a .venv already synced for the tests keeps its dev tools.
+$(RUN_VENV): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --inexact --no-default-groups --group run
 	@touch $@
 
 .tools/bin/uv:

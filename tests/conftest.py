@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -147,6 +148,23 @@ def database_url(test_database: TestDatabase) -> str:
 def admin_database_url(test_database: TestDatabase) -> str:
     """Superuser URL of the same database as `database_url`."""
     return test_database.admin_url
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_in_slow_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `slow` marker, kept honest: a test (or function-scoped fixture) that starts a
+    process — a server, a CLI, a linter — is marked slow, so `make test-fast` skips it.
+    Session and module fixtures (the shared PostgreSQL) are set up before this guard."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    node = request.node.nodeid
+
+    def refuse(self: subprocess.Popen[bytes], args: object, *rest: object, **kw: object) -> None:
+        raise AssertionError(f"{node} starts a process ({args!r}): mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture

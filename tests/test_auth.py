@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fastapi import FastAPI, Request
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from penvoice.auth import (
     ClientCredentialsRejected,
@@ -131,8 +131,11 @@ async def rejected(verifier: TokenVerifier, token: str) -> str:
     """Assert the token is refused with an RFC 6750 challenge; return the description."""
     with pytest.raises(InvalidToken) as caught:
         await verifier.verify(token)
-    assert caught.value.status == 401
-    challenge = caught.value.headers["WWW-Authenticate"]
+    response = caught.value.response()  # what the client gets
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    challenge = response.headers["www-authenticate"]
+    assert challenge == caught.value.headers["WWW-Authenticate"]
     assert challenge.startswith(CHALLENGE)
     assert challenge.endswith('"')
     return caught.value.detail
@@ -520,3 +523,67 @@ async def test_dependency_rejects_bad_tokens(
     response = await app_client.get("/whoami", headers=twice)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith(CHALLENGE)
+
+
+# --- Keycloak interoperability ------------------------------------------------------------
+
+
+async def test_typ_is_compared_case_insensitively(
+    local_issuer: LocalIssuer, verifier: TokenVerifier
+) -> None:
+    """Keycloak writes "bearer" when a client's "lower-case bearer type" option is on."""
+
+    def token(typ: object) -> str:
+        return local_issuer.mint_token(f"user-{typ}", extra_claims={"typ": typ})
+
+    for typ in ("bearer", "BEARER", "Bearer"):
+        assert (await verifier.verify(token(typ))).subject == f"user-{typ}"
+    assert "typ" in await rejected(verifier, token("bearerx"))
+    assert "typ" in await rejected(verifier, token(1))
+
+
+async def test_ed25519_realms_are_supported(http: httpx.AsyncClient) -> None:
+    """Keycloak's `eddsa-generated` key provider: an OKP key in the JWKS, tokens `EdDSA`."""
+    with LocalIssuer(key_type="Ed25519") as issuer:
+        jwk = issuer.jwks()["keys"][0]
+        assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("OKP", "Ed25519", "EdDSA")
+        verifier = make_verifier(issuer, http)
+        await verifier.keys.refresh()
+        assert verifier.keys.loaded
+        token = issuer.mint_token("user-ed")
+        assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+        assert (await verifier.verify(token)).subject == "user-ed"
+        # The key is an Ed25519 key: an RS256 token naming its kid is refused.
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = issuer.mint_token("user-ed", algorithm="RS256", signing_key=rsa_key)
+        assert "algorithm" in await rejected(verifier, forged)
+        # Another Ed25519 key with our kid: a bad signature.
+        other = ed25519.Ed25519PrivateKey.generate()
+        assert "signature" in await rejected(
+            verifier, issuer.mint_token("user-ed", algorithm="EdDSA", signing_key=other)
+        )
+
+
+def test_okp_keys_of_other_curves_or_algorithms_are_ignored() -> None:
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    jwk = json.loads(OKPAlgorithm.to_jwk(key)) | {"kid": "ed", "use": "sig"}
+    keys = {"keys": [jwk, jwk | {"kid": "x25519", "crv": "X25519"},
+                     jwk | {"kid": "wrong-alg", "alg": "ES256"}]}  # fmt: skip
+    assert set(_signing_keys(keys)) == {"ed"}
+    assert _signing_keys(keys)["ed"].algorithms == {"EdDSA"}
+
+
+async def test_client_credentials_with_client_secret_basic(http: httpx.AsyncClient) -> None:
+    with LocalIssuer(client_auth_methods=("client_secret_basic",)) as issuer:
+        endpoint = issuer.token_endpoint
+        await check_client_credentials(
+            http, endpoint, "penvoice-api", "dev-secret", timeout=1.0, method="client_secret_basic"
+        )
+        with pytest.raises(ClientCredentialsRejected):  # the secret in the body is refused
+            await check_client_credentials(
+                http, endpoint, "penvoice-api", "dev-secret", timeout=1.0
+            )
+        with pytest.raises(ClientCredentialsRejected):
+            await check_client_credentials(
+                http, endpoint, "penvoice-api", "wrong", timeout=1.0, method="client_secret_basic"
+            )

@@ -10,6 +10,8 @@ import pytest
 from penvoice.schema import SCHEMA_VERSION
 from tests.conftest import MIGRATIONS_DIR
 
+pytestmark = pytest.mark.slow
+
 
 def penvoice(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

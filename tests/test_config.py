@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,7 @@ def test_secret_values_are_hidden_in_repr() -> None:
     assert "client-secret-value" not in repr(settings)
 
 
+@pytest.mark.slow
 def test_serve_exits_non_zero_naming_every_bad_variable() -> None:
     environ = {k: v for k, v in os.environ.items() if k not in {*REQUIRED, "PORT"}}
     environ.update({"KC_ISSUER": "ftp://nope", "PORT": "-5"})
@@ -87,3 +89,16 @@ def test_serve_exits_non_zero_naming_every_bad_variable() -> None:
     for name in ["DB_URL", "KC_ISSUER", "KC_AUDIENCE", "PORT"]:
         assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_setting_is_used_outside_config() -> None:
+    """A validated setting nothing reads (DB_POOL_MIN_SIZE was one: the pool starts empty)
+    misleads whoever sets it."""
+    source = Path(__file__).resolve().parents[1] / "src" / "penvoice"
+    code = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in source.rglob("*.py")
+        if path.name != "config.py"
+    )
+    unused = [name for name in Settings.model_fields if f".{name}" not in code]
+    assert unused == []

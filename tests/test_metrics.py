@@ -157,6 +157,7 @@ async def test_every_operation_exposes_its_500_counter_at_zero_before_any_error(
 @pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)"
 )
+@pytest.mark.slow
 async def test_exposition_passes_promtool(
     database_url: str, issuer: LocalIssuer, tmp_path: Path
 ) -> None:

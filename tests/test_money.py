@@ -268,7 +268,7 @@ def test_fixed_discount_larger_than_the_amount_is_rejected_not_clamped() -> None
     with pytest.raises(DiscountExceedsAmount) as caught:
         compute_line(line(2, 500, discount=Discount(amount=1001)))
     assert (caught.value.discount, caught.value.amount) == (1001, 1000)
-    assert isinstance(caught.value, ValueError)
+    assert str(caught.value) == "discount 1001 exceeds the line amount 1000"
     lines = [line(1, 100), line(1, 100), line("0.5", 3, discount=Discount(amount=3))]
     with pytest.raises(DiscountExceedsAmount) as caught:
         compute_invoice(lines, currency="USD")
@@ -485,7 +485,7 @@ def test_figures_beyond_bigint_raise(build: Callable[[], object], figure: str) -
         build()
     assert caught.value.figure == figure
     assert abs(caught.value.value) > BIGINT_MAX
-    assert isinstance(caught.value, ValueError)
+    assert str(caught.value).startswith(f"{figure} is out of range: ")
 
 
 def test_out_of_range_error_names_the_line() -> None:
@@ -665,6 +665,7 @@ def all_ints(figures: InvoiceFigures) -> list[object]:
     return [getattr(item, f.name) for item in items for f in fields(item) if f.type == "int"]
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(invoices())
 def test_generated_invoices_match_the_reference_and_reconcile(

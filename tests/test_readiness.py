@@ -96,6 +96,7 @@ def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     server.stop(mode="immediate")
 
 
+@pytest.mark.slow
 async def test_database_outage_is_not_ready_and_recovers_without_restart(
     own_postgres: EmbeddedPostgres, issuer: LocalIssuer
 ) -> None:
@@ -129,3 +130,28 @@ async def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+async def test_ready_with_an_ed25519_realm_and_client_secret_basic(database_url: str) -> None:
+    """A realm whose active key is Ed25519 and whose token endpoint takes the client's
+    secret only in the Authorization header (`client_secret_basic`)."""
+    with LocalIssuer(key_type="Ed25519", client_auth_methods=("client_secret_basic",)) as realm:
+        environ = app_environ(
+            database_url,
+            realm,
+            KC_API_CLIENT_SECRET=realm.client_secret,
+            KC_API_CLIENT_AUTH_METHOD="client_secret_basic",
+        )
+        async with running_app(environ) as (app, client):
+            await _wait_for(lambda: _credentials_checked(app))
+            response = await client.get("/readyz")
+            assert response.status_code == 200, response.text
+            assert response.json()["checks"] == {
+                "database": "ok",
+                "issuer_keys": "ok",
+                "client_credentials": "ok",
+            }
+            me = await client.get(
+                "/v1/me", headers={"Authorization": f"Bearer {realm.mint_token('ed-user')}"}
+            )
+            assert me.status_code == 200, me.text

@@ -16,7 +16,7 @@ from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import free_port
 from tests.conftest import app_environ
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 IN_FLIGHT = 6
 DRAIN_SECONDS = 1.5

@@ -12,11 +12,13 @@ Token contents are never logged.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote_plus
 
 import httpx
 import jwt
@@ -29,8 +31,11 @@ log = logging.getLogger("penvoice.auth")
 
 MAX_TOKEN_LENGTH = 8192
 EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+# Keycloak's `eddsa-generated` provider: OKP keys, `alg` "EdDSA" (Ed25519 by default).
+OKP_ALGORITHMS = {"Ed25519": "EdDSA", "Ed448": "EdDSA"}
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-ALGORITHMS = RSA_ALGORITHMS | frozenset(EC_ALGORITHMS.values())
+ALGORITHMS = RSA_ALGORITHMS | frozenset(EC_ALGORITHMS.values()) | frozenset(OKP_ALGORITHMS.values())
+ClientAuthMethod = Literal["client_secret_post", "client_secret_basic"]
 # Keys named by URL or carried in the token itself, nesting, encryption: never from Keycloak.
 REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "enc", "zip", "cty"})
 KID_PATTERN = re.compile(r"[A-Za-z0-9_.=+-]{1,128}")  # Keycloak kids are base64url
@@ -60,7 +65,7 @@ class IssuerUnavailable(ServiceUnavailable):
     """The identity provider could not be asked (or answered nonsense)."""
 
 
-class ClientCredentialsRejected(Exception):  # noqa: N818, RUF100 - name fixed by the interface
+class ClientCredentialsRejected(Exception):
     """The token endpoint answered, and refused our client id and secret."""
 
 
@@ -82,7 +87,8 @@ class SigningKey:
 
 
 def _signing_keys(jwks: object) -> dict[str, SigningKey]:
-    """The usable signature keys of a JWKS document: RSA ≥ 2048 bits or EC, `use` sig."""
+    """The usable signature keys of a JWKS document: RSA ≥ 2048 bits, EC or OKP (EdDSA),
+    `use` sig."""
     entries = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(entries, list):
         raise ValueError("no 'keys' list")
@@ -95,8 +101,9 @@ def _signing_keys(jwks: object) -> dict[str, SigningKey]:
             continue
         if kty == "RSA":
             allowed = RSA_ALGORITHMS if alg is None else RSA_ALGORITHMS & {alg}
-        elif kty == "EC":
-            curve_alg = EC_ALGORITHMS.get(jwk.get("crv", ""))
+        elif kty in ("EC", "OKP"):
+            curves = EC_ALGORITHMS if kty == "EC" else OKP_ALGORITHMS
+            curve_alg = curves.get(jwk.get("crv", ""))
             allowed = frozenset({curve_alg} if curve_alg and alg in (None, curve_alg) else ())
         else:
             continue
@@ -329,7 +336,8 @@ def _principal(claims: dict[str, Any], issuer: str) -> Principal:
     subject = claims.get("sub")
     if claims.get("iss") != issuer or not isinstance(subject, str) or not subject:
         raise InvalidToken("The token has no valid subject or issuer.")
-    if claims.get("typ", "Bearer") != "Bearer":
+    typ = claims.get("typ", "Bearer")  # Keycloak may write "bearer"; it compares ignoring case
+    if not isinstance(typ, str) or typ.lower() != "bearer":
         raise InvalidToken("The token is not an access token (typ).")
 
     def text(name: str) -> str | None:
@@ -351,17 +359,23 @@ async def check_client_credentials(
     client_id: str,
     client_secret: str,
     *,
-    timeout: float,  # noqa: ASYNC109, RUF100 - bounds the whole call
+    timeout: float,
+    method: ClientAuthMethod = "client_secret_post",
 ) -> None:
-    """Prove the confidential client can still get a token (client_secret_post)."""
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": client_id,
-        "client_secret": client_secret,
-    }
+    """Prove the confidential client can still get a token, authenticating the way the
+    issuer expects: the secret in the form body (`client_secret_post`) or in an
+    `Authorization: Basic` header (`client_secret_basic`, RFC 6749 §2.3.1: id and secret
+    form-urlencoded, then base64)."""
+    form = {"grant_type": "client_credentials", "client_id": client_id}
+    headers: dict[str, str] = {}
+    if method == "client_secret_basic":
+        pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    else:
+        form["client_secret"] = client_secret
     try:
         async with asyncio.timeout(timeout):
-            response = await http.post(token_endpoint, data=form)
+            response = await http.post(token_endpoint, data=form, headers=headers)
     except TimeoutError:
         raise IssuerUnavailable(f"token endpoint did not answer within {timeout}s") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

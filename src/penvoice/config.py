@@ -28,11 +28,13 @@ class Settings(BaseModel):
     kc_audience: Annotated[str, Field(min_length=1)]
     kc_api_client_secret: SecretStr | None = None
     kc_api_client_id: Annotated[str, Field(min_length=1)] = "penvoice-api"
+    kc_api_client_auth_method: Literal["client_secret_post", "client_secret_basic"] = (
+        "client_secret_post"
+    )
     cors_origins: tuple[str, ...] = ()
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     log_level: LogLevel = "info"
-    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 1
     db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     db_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5_000
@@ -103,10 +105,6 @@ class Settings(BaseModel):
             settings = cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
-        if settings.db_pool_min_size > settings.db_pool_max_size:
-            raise ConfigError(
-                "invalid configuration:\n  DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE"
-            )
         return settings
 
 

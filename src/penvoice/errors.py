@@ -67,9 +67,111 @@ class NotFound(PenvoiceError):
 
 
 class Conflict(PenvoiceError):
+    """A 409. Each distinct conflict is a subclass with its own `type` (docs/problems.md);
+    the title stays "Conflict" for those that predate their types."""
+
     status = 409
     slug = "conflict"
     title = "Conflict"
+
+
+class InvalidTransition(Conflict):
+    """The invoice's status does not allow this lifecycle move; `status_now` says why."""
+
+    slug = "invalid-transition"
+
+
+class InvoiceNotEditable(Conflict):
+    """Only drafts are edited or deleted."""
+
+    slug = "invoice-not-editable"
+
+
+class InvoiceWithoutLines(Conflict):
+    slug = "invoice-without-lines"
+
+
+class InvoiceHasPayments(Conflict):
+    """Void needs nothing paid."""
+
+    slug = "invoice-has-payments"
+
+
+class InvoiceNotPriceable(Conflict):
+    """A draft's line cannot be priced with its tax rates as they are now."""
+
+    slug = "invoice-not-priceable"
+    title = "Invoice cannot be priced"
+
+
+class InvoiceNumbersExhausted(Conflict):
+    slug = "invoice-numbers-exhausted"
+    title = "Invoice numbers exhausted"
+
+
+class InvoiceNotPayable(Conflict):
+    """Payments are recorded on open or uncollectible invoices only."""
+
+    slug = "invoice-not-payable"
+
+
+class PaymentsFrozen(Conflict):
+    """A void invoice's payments cannot change."""
+
+    slug = "payments-frozen"
+
+
+class DocumentNotAvailable(Conflict):
+    """A draft has no PDF yet."""
+
+    slug = "document-not-available"
+
+
+class TaxRateFrozen(Conflict):
+    """A finalized invoice uses the rate: its percentage and inclusive flag are fixed."""
+
+    slug = "tax-rate-frozen"
+
+
+class TaxRateUsed(Conflict):
+    """An invoice line uses the rate: archive it instead of deleting it."""
+
+    slug = "tax-rate-in-use"
+
+
+class CustomerEmailTaken(Conflict):
+    slug = "customer-email-taken"
+
+
+class CustomerHasInvoices(Conflict):
+    """A customer with invoices is archived, never deleted."""
+
+    slug = "customer-invoiced"
+
+
+class LastOwner(Conflict):
+    """An organisation keeps at least one owner."""
+
+    slug = "last-owner"
+
+
+class InvitationPending(Conflict):
+    slug = "invitation-pending"
+    title = "Invitation already pending"
+
+
+class InvitationAccepted(Conflict):
+    slug = "invitation-accepted"
+
+
+class AlreadyMember(Conflict):
+    slug = "already-member"
+
+
+class IdempotencyKeyInUse(Conflict):
+    """A request with the same Idempotency-Key is still in flight."""
+
+    slug = "idempotency-key-in-use"
 
 
 class PreconditionFailed(PenvoiceError):

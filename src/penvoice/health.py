@@ -133,6 +133,7 @@ class ReadinessChecks:
                 self._settings.kc_api_client_id,
                 secret,
                 timeout=self._settings.readiness_check_timeout_seconds * 4,
+                method=self._settings.kc_api_client_auth_method,
             )
         except ClientCredentialsRejected as exc:
             return CheckResult(False, f"client credentials rejected: {exc}")

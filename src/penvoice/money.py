@@ -100,6 +100,7 @@ __all__ = [
     "AmountOutOfRange",
     "Discount",
     "DiscountExceedsAmount",
+    "InclusiveRatesOver100",
     "InvoiceFigures",
     "LineFigures",
     "LineInput",
@@ -144,6 +145,16 @@ class AmountOutOfRange(MoneyError):
         super().__init__(f"{figure} is out of range: |{value}| > {BIGINT_MAX}")
         self.figure = figure
         self.value = value
+
+
+class InclusiveRatesOver100(MoneyError):
+    """The inclusive tax rates of one line sum to more than 100 %."""
+
+    def __init__(self, total: Decimal) -> None:
+        super().__init__(
+            f"the inclusive tax rates of a line must sum to at most 100 %, not {total:f} %"
+        )
+        self.total = total
 
 
 class DiscountExceedsAmount(MoneyError):
@@ -364,7 +375,7 @@ class LineInput:
             if rate.inclusive:
                 inclusive_total += _percentage(rate.percentage, "tax percentage")
         if inclusive_total > _HUNDRED_PERCENT:
-            raise MoneyError("the inclusive tax rates of a line must sum to at most 100 %")
+            raise InclusiveRatesOver100(Decimal(inclusive_total).scaleb(-PLACES).normalize())
 
 
 # --- results -----------------------------------------------------------------------------

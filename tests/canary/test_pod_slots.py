@@ -77,6 +77,7 @@ def occupy(cluster: Cluster, argv: list[str]) -> Pod:
     return pod
 
 
+@pytest.mark.slow
 async def test_a_slot_whose_pod_exited_takes_the_replacement(cluster: Cluster) -> None:
     dead = occupy(cluster, ["true"])
     assert dead.process is not None
@@ -92,6 +93,7 @@ async def test_a_slot_whose_pod_exited_takes_the_replacement(cluster: Cluster) -
     assert dead.log_path.read_text() == "the first pod's log\n"
 
 
+@pytest.mark.slow
 async def test_with_every_slot_held_by_a_live_process_a_new_pod_is_a_clear_error(
     cluster: Cluster,
 ) -> None:

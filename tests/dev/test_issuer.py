@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import base64
 import signal
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
-from penvoice.dev.issuer import LocalIssuer
+from penvoice.dev.issuer import KEY_FILE, LocalIssuer, persistent_issuer
 from penvoice.dev.postgres import free_port
+from penvoice.dev.run import main as dev_main
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +236,7 @@ def test_restart_keeps_the_port_and_stop_closes_it(http: httpx.Client) -> None:
     issuer.stop()  # idempotent
 
 
+@pytest.mark.slow
 def test_runs_standalone_as_a_module(http: httpx.Client) -> None:
     port = free_port()
     process = subprocess.Popen(
@@ -254,3 +258,70 @@ def test_runs_standalone_as_a_module(http: httpx.Client) -> None:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+# --- the dev issuer's state, kept between runs ----------------------------------------------
+
+
+def test_a_persistent_issuer_keeps_its_key_and_port_so_tokens_outlive_restarts(
+    tmp_path: Path, http: httpx.Client
+) -> None:
+    state = tmp_path / "issuer"
+    first = persistent_issuer(state)
+    try:
+        url, token = first.issuer_url, first.mint_token("dev-user", expires_in=12 * 3600)
+    finally:
+        first.stop()
+    assert stat.S_IMODE((state / KEY_FILE).stat().st_mode) == 0o600
+    second = persistent_issuer(state)
+    try:
+        assert second.issuer_url == url
+        jwks = http.get(second.jwks_url).json()
+        assert verify_with_jwks(token, jwks, "penvoice-api")["sub"] == "dev-user"
+    finally:
+        second.stop()
+    elsewhere = persistent_issuer(tmp_path / "other")
+    try:
+        assert elsewhere.current_kid != second.current_kid  # a new directory, a new key
+    finally:
+        elsewhere.stop()
+
+
+def test_a_taken_saved_port_falls_back_to_a_free_one(tmp_path: Path) -> None:
+    state = tmp_path / "issuer"
+    first = persistent_issuer(state)
+    try:
+        second = persistent_issuer(state)  # the saved port is busy
+        try:
+            assert second.port != first.port
+            assert second.current_kid == first.current_kid
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_dev_token_mints_for_any_subject_and_email(
+    tmp_path: Path, http: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "issuer"
+    with pytest.raises(SystemExit):  # before `make run`: nothing to sign with
+        dev_main(["token", "--sub", "bob", "--issuer-dir", str(state)])
+    assert "make run" in capsys.readouterr().err
+    running = persistent_issuer(state)
+    try:
+        argv = ["token", "--sub", "bob", "--email", "bob@example.com", "--name", "Bob"]
+        assert dev_main([*argv, "--hours", "2", "--issuer-dir", str(state)]) == 0
+        token = capsys.readouterr().out.strip()
+        claims = verify_with_jwks(token, http.get(running.jwks_url).json(), "penvoice-api")
+        assert claims["iss"] == running.issuer_url
+        assert (claims["sub"], claims["email"], claims["name"]) == ("bob", "bob@example.com", "Bob")
+        assert claims["email_verified"] is True
+        assert claims["exp"] - claims["iat"] == 2 * 3600
+        assert dev_main(["token", "--sub", "eve", "--unverified", "--issuer-dir", str(state)]) == 0
+        unverified = jwt.decode(
+            capsys.readouterr().out.strip(), options={"verify_signature": False}
+        )
+        assert unverified["email_verified"] is False
+    finally:
+        running.stop()

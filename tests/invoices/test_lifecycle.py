@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 import pytest
 
@@ -34,12 +36,16 @@ async def test_client_totals_are_not_accepted(billing: Billing) -> None:
 
 async def test_finalize_numbers_dates_and_snapshots(billing: Billing) -> None:
     draft = await billing.draft()
-    done = await billing.post(f"/invoices/{draft['id']}/finalize", {"issue_date": "2026-11-01"})
+    issued = datetime.now(UTC).date() - timedelta(days=30)  # due 14 days later: overdue now
+    done = await billing.post(
+        f"/invoices/{draft['id']}/finalize", {"issue_date": issued.isoformat()}
+    )
     assert done.status_code == 200, done.text
     invoice = done.json()
     assert invoice["status"] == "open"
     assert invoice["number"] == "INV-000001"
-    assert (invoice["issue_date"], invoice["due_date"]) == ("2026-11-01", "2026-11-15")
+    due = issued + timedelta(days=14)
+    assert (invoice["issue_date"], invoice["due_date"]) == (issued.isoformat(), due.isoformat())
     assert invoice["customer_snapshot"]["name"] == "Ünïcode Kunde GmbH"
     assert invoice["overdue"] is True  # open and past due today
     second = await billing.draft()
@@ -210,3 +216,24 @@ async def test_finalize_rewrites_lines_only_when_repricing_changes_a_figure(
     assert {line["id"] for line in final.json()["lines"]}.isdisjoint(
         line["id"] for line in repriced["lines"]
     )
+
+
+async def test_payments_dated_after_tomorrow_utc_are_refused(billing: Billing) -> None:
+    """A payment is a record of money received: dated at most one day after today in UTC
+    (so that every time zone's "today" is accepted, up to UTC+14), never years ahead."""
+    draft = await billing.draft()
+    url = f"/invoices/{draft['id']}"
+    await billing.post(f"{url}/finalize")
+    today = datetime.now(UTC).date()
+    payment = {"amount": 1, "currency": "USD", "method": "cash"}
+    for days in (2, 365 * 3):
+        late = (today + timedelta(days=days)).isoformat()
+        response = await billing.post(f"{url}/payments", {**payment, "paid_on": late})
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["body.paid_on"]
+    response = await billing.post(f"{url}/payments", {**payment, "paid_on": "9999-12-31"})
+    assert response.status_code == 422, response.text
+    for days in (1, 0, -400):
+        ok = (today + timedelta(days=days)).isoformat()
+        response = await billing.post(f"{url}/payments", {**payment, "paid_on": ok})
+        assert response.status_code == 201, response.text

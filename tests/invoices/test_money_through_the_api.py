@@ -31,6 +31,8 @@ POOL = (
 )
 OWNER = "property-owner"
 
+pytestmark = pytest.mark.slow
+
 
 class Server:
     def __init__(self, base: str, issuer: LocalIssuer, admin_url: str) -> None:

@@ -122,6 +122,7 @@ def test_verbose_logs_go_style(capsys: Capsys, basic: Path, empty_database_url: 
     assert re.fullmatch(stamp + r"Finished after .+", lines[-1])
 
 
+@pytest.mark.slow
 def test_python_m_runs_the_cli_and_writes_only_stderr(basic: Path, empty_database_url: str) -> None:
     result = run_cli("-path", str(basic), "-database", empty_database_url, "up", "1")
     assert (result.returncode, result.stdout) == (0, "")

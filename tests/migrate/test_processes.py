@@ -16,6 +16,8 @@ import pytest
 
 from tests.migrate.helpers import cli_process_args, query, run_cli, state, tables, write_migrations
 
+pytestmark = pytest.mark.slow
+
 
 def _golang_migrate_lock_key(url: str) -> int:
     """Computed here from the research notes, independently of the runner's code."""

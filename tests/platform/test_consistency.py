@@ -207,8 +207,11 @@ def test_the_rollout_names_an_existing_analysis_template() -> None:
 
 
 def test_the_rollout_reads_the_config_map_that_exists() -> None:
-    for source in api_container()["envFrom"]:
-        the("ConfigMap", source["configMapRef"]["name"])
+    sources = api_container().get("envFrom", [])
+    assert sources, "the API container reads no ConfigMap"
+    for source in sources:
+        config_map = the("ConfigMap", source["configMapRef"]["name"])
+        assert config_map.get("data"), source
 
 
 def test_namespaces() -> None:

@@ -34,11 +34,13 @@ def _hadolint(dockerfile: Path, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_hadolint_passes_on_the_dockerfile(tmp_path: Path) -> None:
     result = _hadolint(DOCKERFILE, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_hadolint_really_lints(tmp_path: Path) -> None:
     """Negative control: the same hadolint call rejects an unpinned, shell-form Dockerfile."""
     bad = tmp_path / "Dockerfile"

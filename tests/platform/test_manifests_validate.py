@@ -81,6 +81,7 @@ def _pod_template_as_deployment(obj: Manifest) -> Manifest:
     }
 
 
+@pytest.mark.slow
 def test_core_manifests_pass_kubernetes_validate_strict(tmp_path: Path) -> None:
     core = [doc for _, doc in manifests() if doc["kind"] in CORE_KINDS]
     assert {doc["kind"] for doc in core} == CORE_KINDS
@@ -96,6 +97,7 @@ def test_core_manifests_pass_kubernetes_validate_strict(tmp_path: Path) -> None:
     assert "ERROR" not in output, output
 
 
+@pytest.mark.slow
 def test_kubernetes_validate_strict_rejects_an_unknown_field(tmp_path: Path) -> None:
     """Negative control: a misspelt field in a Service fails the same call."""
     service = the("Service")

@@ -106,6 +106,7 @@ def expected_runtime_dists(arch: str, python: str = IMAGE_PYTHON) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("platform", ["linux/amd64", "linux/arm64"])
 def test_locked_dependencies_are_cp313_manylinux_wheels(platform: str, tmp_path: Path) -> None:
     arch = ARCH[platform]

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.platform.conftest import WORKFLOW, dockerfile_stages, the, venv_tool, workflow
@@ -28,11 +29,13 @@ def _check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_workflow_validates_against_the_github_actions_schema() -> None:
     result = _check_jsonschema(WORKFLOW)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
     """Negative control: a job without runs-on, with a misspelt key, fails the same check."""
     broken = workflow()

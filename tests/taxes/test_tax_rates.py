@@ -110,6 +110,9 @@ async def test_percentage_must_be_a_string_from_0_to_100_with_4_places(
         "1.23456",
         "1e2",
         "NaN",
+        "١٩",  # Arabic-Indic digits: the OpenAPI pattern allows ASCII digits only
+        "１９",  # fullwidth digits
+        "1٩.5",
         " 5",
         "5.",
         ".5",
@@ -294,3 +297,24 @@ async def test_rates_by_ids_is_scoped_to_the_organisation(
     assert found[UUID(mine["id"])].percentage == Decimal("7.5")
     assert found[UUID(mine["id"])].archived_at is None
     assert none == {}
+
+
+async def test_the_openapi_patterns_mean_the_same_to_python_and_to_clients(api: Api) -> None:
+    """JSON Schema patterns are ECMA-262 regexes, where `\\d` and `\\w` are ASCII; Python's
+    `re` gives them Unicode meaning, so a pattern checked by the server with them would
+    accept more than the document says. Digits are spelled `[0-9]`."""
+    patterns: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                patterns.append(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(api.app.openapi())
+    assert patterns
+    assert [p for p in patterns if "\\d" in p or "\\w" in p] == []

@@ -12,16 +12,16 @@ from penvoice.customers.repository import CustomerInvoiced, EmailTaken
 from penvoice.customers.repository import CustomerRow as CustomerRow  # the routes' row type
 from penvoice.customers.schemas import CustomerCreate, CustomerUpdate
 from penvoice.db import Connection
-from penvoice.errors import Conflict, NotFound
+from penvoice.errors import CustomerEmailTaken, CustomerHasInvoices, NotFound
 from penvoice.events import repository as events
 from penvoice.tenancy.access import OrgAccess
 
 NULLABLE = frozenset({"email", "currency"})
 
 
-def _email_taken(email: str | None) -> Conflict:
+def _email_taken(email: str | None) -> CustomerEmailTaken:
     message = "another customer of this organisation has this email"
-    return Conflict(
+    return CustomerEmailTaken(
         f"Another customer already uses {email}; emails are unique per organisation.",
         extra={"errors": [{"field": "body.email", "message": message, "type": "duplicate"}]},
     )
@@ -95,7 +95,7 @@ async def delete_customer(
     """Only customers never invoiced; the row lock keeps a concurrent invoice from slipping in."""
     current = await _customer(conn, access.org_id, customer_id, for_update=True)
     check_version(expected_version, current.version, "customer")
-    invoiced = Conflict(
+    invoiced = CustomerHasInvoices(
         "This customer has invoices and cannot be deleted; archive it instead "
         '(PATCH with {"archived": true}).'
     )

@@ -18,26 +18,36 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import signal
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote_plus
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
 Outage = Literal["none", "error", "hang"]
 SigningKey = Any  # a `cryptography` private key, or bytes/str for forged HMAC tokens
 
 
-def _new_key() -> tuple[str, rsa.RSAPrivateKey]:
+KeyType = Literal["RSA", "Ed25519"]
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
+_ALGORITHM: dict[KeyType, str] = {"RSA": "RS256", "Ed25519": "EdDSA"}
+
+
+def _new_key(key_type: KeyType) -> tuple[str, PrivateKey]:
+    if key_type == "Ed25519":
+        return uuid.uuid4().hex, ed25519.Ed25519PrivateKey.generate()
     return uuid.uuid4().hex, rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -57,15 +67,26 @@ class LocalIssuer:
         audience: str = "penvoice-api",
         client_id: str = "penvoice-api",
         client_secret: str = "dev-secret",  # noqa: S107 - the well-known dev secret
+        key_type: KeyType = "RSA",
+        key: tuple[str, PrivateKey] | None = None,
+        client_auth_methods: Sequence[ClientAuthMethod] = (
+            "client_secret_basic",
+            "client_secret_post",
+        ),
     ) -> None:
+        """`key_type` "Ed25519" signs with EdDSA like Keycloak's `eddsa-generated` provider;
+        `key` (kid, private key) signs instead of a new key of `key_type`;
+        `client_auth_methods` are the ways the token endpoint accepts the client's secret."""
         self.host, self.port, self.realm = host, port, realm
+        self.key_type = key_type
+        self.client_auth_methods = tuple(client_auth_methods)
         self.audience, self.client_id, self.client_secret = audience, client_id, client_secret
         self.jwks_requests = 0
         self.discovery_requests = 0
         self.token_requests = 0
         self.outage: Outage = "none"  # "error": every request gets 503; "hang": no answer
         self.discovery_overrides: dict[str, Any] = {}  # merged into the discovery document
-        self._kid, self._key = _new_key()
+        self._kid, self._key = key if key is not None else _new_key(key_type)
         self._lock = threading.Lock()
         self._released = threading.Event()  # wakes hanging requests on stop()
         self._server: ThreadingHTTPServer | None = None
@@ -135,8 +156,8 @@ class LocalIssuer:
         )
 
     def rotate_key(self) -> str:
-        """Make a new RSA key current; the old one disappears from the JWKS. Returns its kid."""
-        kid, key = _new_key()
+        """Make a new key current; the old one disappears from the JWKS. Returns its kid."""
+        kid, key = _new_key(self.key_type)
         with self._lock:
             self._kid, self._key = kid, key
         return kid
@@ -144,8 +165,12 @@ class LocalIssuer:
     def jwks(self) -> dict[str, Any]:
         with self._lock:
             kid, key = self._kid, self._key
-        jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-        jwk.update(kid=kid, use="sig", alg="RS256")
+        public = key.public_key()
+        if isinstance(public, ed25519.Ed25519PublicKey):
+            jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(public))
+        else:
+            jwk = json.loads(RSAAlgorithm.to_jwk(public))
+        jwk.update(kid=kid, use="sig", alg=_ALGORITHM[self.key_type])
         return {"keys": [jwk]}
 
     def discovery(self) -> dict[str, Any]:
@@ -158,8 +183,8 @@ class LocalIssuer:
             "grant_types_supported": ["client_credentials"],
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "id_token_signing_alg_values_supported": [_ALGORITHM[self.key_type]],
+            "token_endpoint_auth_methods_supported": list(self.client_auth_methods),
         } | self.discovery_overrides
 
     # -- tokens ----------------------------------------------------------------------------
@@ -177,7 +202,7 @@ class LocalIssuer:
         not_before: int | None = None,
         issuer: str | None = None,
         kid: str | None = None,
-        algorithm: str = "RS256",
+        algorithm: str | None = None,
         extra_headers: Mapping[str, Any] | None = None,
         extra_claims: Mapping[str, Any] | None = None,
         signing_key: SigningKey | None = None,
@@ -186,7 +211,8 @@ class LocalIssuer:
     ) -> str:
         """A signed access token as Keycloak issues them; every part can be bent for tests.
 
-        `None` means "the issuer's own" for audience, issuer, kid and signing_key, and "absent"
+        `None` means "the issuer's own" for audience, issuer, kid, algorithm and signing_key,
+        and "absent"
         for email, name and not_before. `omit_claims` / `omit_headers` drop any claim or `kid`.
         """
         now = int(time.time()) if issued_at is None else issued_at
@@ -218,7 +244,8 @@ class LocalIssuer:
         for header in omit_headers:
             headers.pop(header, None)
         key = signing_key if signing_key is not None else own_key
-        return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+        alg = algorithm if algorithm is not None else _ALGORITHM[self.key_type]
+        return jwt.encode(claims, key, algorithm=alg, headers=headers)
 
     def _client_token(self) -> dict[str, Any]:
         token = self.mint_token(
@@ -236,14 +263,68 @@ class LocalIssuer:
 
     def _client_authenticated(self, form: Mapping[str, str], authorization: str | None) -> bool:
         client_id, secret = form.get("client_id"), form.get("client_secret")
+        if secret is not None and "client_secret_post" not in self.client_auth_methods:
+            return False
+        if authorization and "client_secret_basic" not in self.client_auth_methods:
+            return False
         if authorization and authorization.lower().startswith("basic "):
             try:
                 decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
             except ValueError:
                 return False
             raw_id, _, raw_secret = decoded.partition(":")
-            client_id, secret = unquote(raw_id), unquote(raw_secret)
+            client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
         return client_id == self.client_id and secret == self.client_secret
+
+
+STATE_FILE = "issuer.json"
+KEY_FILE = "signing-key.pem"
+
+
+def persistent_issuer(directory: Path, *, port: int = 0) -> LocalIssuer:
+    """A started issuer whose RSA key and port live in `directory` (created, mode 0700):
+    a token it signed stays valid across restarts for as long as its `exp` says. `port`
+    0 reuses the saved port (a free one the first time, or when the saved one is taken)."""
+    kid, key, saved_port = load_state(directory)
+    issuer = LocalIssuer(port=port or saved_port, key=(kid, key))
+    try:
+        issuer.start()
+    except OSError:
+        if port:  # asked for explicitly: say so
+            raise
+        issuer.port = 0
+        issuer.start()
+    _write(directory / STATE_FILE, json.dumps({"kid": kid, "port": issuer.port}).encode())
+    return issuer
+
+
+def load_state(directory: Path) -> tuple[str, rsa.RSAPrivateKey, int]:
+    """The saved (kid, key, port) of `directory`, made (port 0) when there is none yet."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path, state_path = directory / KEY_FILE, directory / STATE_FILE
+    if key_path.exists() and state_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if isinstance(key, rsa.RSAPrivateKey):
+            return str(state["kid"]), key, int(state.get("port", 0))
+    kid, new = uuid.uuid4().hex, rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = new.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write(key_path, pem)
+    _write(state_path, json.dumps({"kid": kid, "port": 0}).encode())
+    return kid, new, 0
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Owner-only, replaced atomically."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+    os.replace(partial, path)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,8 +1,13 @@
 """`penvoice dev`: the API on this machine with nothing else installed.
 
 Starts an embedded PostgreSQL in a local data directory (kept between runs), applies the
-migrations, starts a local OIDC issuer on loopback, prints a ready-to-paste `curl` with a
-valid token, then serves through exactly the same code path as `penvoice serve`.
+migrations, starts a local OIDC issuer on loopback whose key and port are kept in
+`.local/issuer` (so a printed token outlives restarts), prints a ready-to-paste `curl` with
+a valid token, then serves through exactly the same code path as `penvoice serve`.
+
+`penvoice dev token --sub SUBJECT [--email EMAIL] [--name NAME] [--hours H]` prints a token
+of that issuer for any user (a second user, to try invitations and roles); it reads the
+key and port from the same directory and needs no running server.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncpg
 from penvoice.access import configure_logging
 from penvoice.app import create_app
 from penvoice.config import Settings
-from penvoice.dev.issuer import LocalIssuer
+from penvoice.dev.issuer import LocalIssuer, load_state, persistent_issuer
 from penvoice.dev.postgres import EmbeddedPostgres
 from penvoice.migrate.errors import NoChange
 from penvoice.migrate.runner import Migrator
@@ -28,7 +33,9 @@ from penvoice.server import run
 DEV_DATABASE = "penvoice"
 DEV_ROLE = "penvoice"
 DEV_SUBJECT = "dev-user"
+DEV_EMAIL = "dev@penvoice.local"
 TOKEN_LIFETIME_SECONDS = 12 * 3600
+ISSUER_DIR = Path(".local/issuer")
 
 
 def default_migrations_dir() -> Path:
@@ -55,7 +62,13 @@ async def _prepare_database(pg: EmbeddedPostgres, migrations: Path) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="penvoice dev", description=__doc__)
+    if list(argv[:1]) == ["token"]:
+        return token_main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="penvoice dev",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     parser.add_argument(
         "--data-dir",
@@ -64,14 +77,21 @@ def main(argv: Sequence[str]) -> int:
         help="embedded PostgreSQL data directory (default .local/pg)",
     )
     parser.add_argument("--pg-port", type=int, default=0, help="PostgreSQL port (default: free)")
-    parser.add_argument("--issuer-port", type=int, default=0, help="issuer port (default: free)")
+    parser.add_argument(
+        "--issuer-port", type=int, default=0, help="issuer port (default: the saved one)"
+    )
+    parser.add_argument(
+        "--issuer-dir",
+        type=Path,
+        default=ISSUER_DIR,
+        help=f"the issuer's key and port, kept between runs (default {ISSUER_DIR})",
+    )
     args = parser.parse_args(list(argv))
 
     configure_logging("info")
     pg = EmbeddedPostgres(args.data_dir, port=args.pg_port)
     pg.start()
-    issuer = LocalIssuer(port=args.issuer_port)
-    issuer.start()
+    issuer = persistent_issuer(args.issuer_dir, port=args.issuer_port)
     try:
         db_url = asyncio.run(_prepare_database(pg, default_migrations_dir()))
         settings = Settings.from_environ(
@@ -87,16 +107,48 @@ def main(argv: Sequence[str]) -> int:
             }
         )
         token = issuer.mint_token(
-            DEV_SUBJECT,
-            email="dev@penvoice.local",
-            name="Dev User",
-            expires_in=TOKEN_LIFETIME_SECONDS,
+            DEV_SUBJECT, email=DEV_EMAIL, name="Dev User", expires_in=TOKEN_LIFETIME_SECONDS
         )
         print(_banner(settings, token), flush=True)
         run(create_app(settings), settings)
     finally:
         issuer.stop()
         pg.stop()
+    return 0
+
+
+def token_main(argv: Sequence[str]) -> int:
+    """`penvoice dev token`: print a token of the dev issuer for any subject and email."""
+    parser = argparse.ArgumentParser(
+        prog="penvoice dev token",
+        description="Print an access token of the `penvoice dev` issuer for any user, e.g. "
+        "export BOB=$(penvoice dev token --sub bob --email bob@example.com)",
+    )
+    parser.add_argument("--sub", required=True, help="the token's subject (the user id)")
+    parser.add_argument("--email", help="the user's email (verified, so invitations to it work)")
+    parser.add_argument("--name", help="the user's display name")
+    parser.add_argument(
+        "--unverified", action="store_true", help="email_verified false (invitations refuse it)"
+    )
+    parser.add_argument(
+        "--hours", type=float, default=TOKEN_LIFETIME_SECONDS / 3600, help="lifetime (default 12)"
+    )
+    parser.add_argument("--issuer-dir", type=Path, default=ISSUER_DIR, help=f"default {ISSUER_DIR}")
+    args = parser.parse_args(list(argv))
+    if not (args.issuer_dir / "issuer.json").exists():
+        parser.error(f"no dev issuer in {args.issuer_dir}: run `make run` (penvoice dev) first")
+    kid, key, port = load_state(args.issuer_dir)
+    if not port:
+        parser.error(f"the dev issuer in {args.issuer_dir} never ran: run `make run` first")
+    issuer = LocalIssuer(port=port, key=(kid, key))  # not started: only its URL and key
+    token = issuer.mint_token(
+        args.sub,
+        email=args.email,
+        email_verified=not args.unverified,
+        name=args.name,
+        expires_in=round(args.hours * 3600),
+    )
+    print(token)
     return 0
 
 
@@ -110,6 +162,8 @@ def _banner(settings: Settings, token: str) -> str:
             f"Token for subject {DEV_SUBJECT!r}, valid {TOKEN_LIFETIME_SECONDS // 3600} h:",
             f"export PENVOICE_TOKEN={token}",
             f'curl -s -H "Authorization: Bearer $PENVOICE_TOKEN" {base}/v1/me',
+            "Another user: penvoice dev token --sub bob --email bob@example.com "
+            "(the issuer's key and port are kept in .local/issuer, so tokens outlive restarts)",
             f"OpenAPI: {base}/docs   metrics: {base}/metrics   Ctrl-C stops everything.",
             "",
         ]

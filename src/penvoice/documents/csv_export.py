@@ -9,6 +9,14 @@ rows are fetched `CHUNK_ROWS` at a time through a server-side cursor inside one 
 transaction (one consistent snapshot), and each chunk is written as it is fetched: memory
 stays bounded whatever the number of invoices. A failure mid-stream aborts the response
 (the client sees a truncated transfer, never a short file that looks complete).
+
+Formula injection (OWASP "CSV Injection"): a spreadsheet runs a cell that starts with `=`,
+`+`, `-`, `@`, a tab or a carriage return as a formula (`=HYPERLINK(…)` sends the row away).
+By default every text cell a user wrote (the invoice number, the customer name) that starts
+with one of those — or with a line feed or a fullwidth `＝ ＋ － ＠`, which some spreadsheets
+read the same way — is prefixed with a single quote, which spreadsheets show as text; the
+cell stays quoted by the CSV writer whenever it holds a comma, quote or newline. `raw=True`
+writes every value verbatim, for programs rather than spreadsheets.
 """
 
 from __future__ import annotations
@@ -50,6 +58,14 @@ COLUMNS = (
     "created_at",
 )
 AMOUNTS = ("subtotal", "tax_total", "total", "amount_paid", "amount_due")
+FORMULA_STARTS = frozenset("=+-@\t\r\n＝＋－＠")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP's list plus
+line feed and the fullwidth forms)."""
+
+
+def neutralise(value: str) -> str:
+    """`value` as a spreadsheet shows it as text: quote-prefixed if it starts a formula."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 @functools.cache
@@ -75,14 +91,16 @@ def _iso(value: date | datetime | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def csv_row(record: Any) -> list[str]:
-    """One invoice in the order of COLUMNS; amounts in major units, dates ISO 8601."""
+def csv_row(record: Any, *, raw: bool = False) -> list[str]:
+    """One invoice in the order of COLUMNS; amounts in major units, dates ISO 8601; the
+    user-written text cells neutralised against formula injection unless `raw`."""
     currency: str = record["currency"]
+    text = (lambda value: value) if raw else neutralise
     return [
         str(record["id"]),
-        record["number"] or "",
+        text(record["number"] or ""),
         record["status"],
-        record["customer_name"] or "",
+        text(record["customer_name"] or ""),
         currency,
         _iso(record["issue_date"]),
         _iso(record["due_date"]),
@@ -91,15 +109,17 @@ def csv_row(record: Any) -> list[str]:
     ]
 
 
-async def csv_chunks(records: AsyncIterator[Any], chunk_rows: int) -> AsyncGenerator[bytes, None]:
+async def csv_chunks(
+    records: AsyncIterator[Any], chunk_rows: int, *, raw: bool = False
+) -> AsyncGenerator[bytes, None]:
     """The header, then the rows, as UTF-8 CSV (RFC 4180: CRLF, quotes doubled), in chunks
-    of `chunk_rows` rows; the header travels with the first chunk."""
+    of `chunk_rows` rows; the header travels with the first chunk. `raw`: see `csv_row`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # QUOTE_MINIMAL: commas, quotes and newlines are quoted
     writer.writerow(COLUMNS)
     pending = 0
     async for record in records:
-        writer.writerow(csv_row(record))
+        writer.writerow(csv_row(record, raw=raw))
         pending += 1
         if pending == chunk_rows:
             yield _take(buffer)
@@ -140,7 +160,9 @@ class InvoiceCsvExport(StreamingResponse):
         *,
         filename: str = "invoices.csv",
         chunk_rows: int | None = None,
+        raw: bool = False,
     ) -> None:
+        """`raw=True` writes values verbatim (no formula-injection guard; see the module)."""
         super().__init__(
             _nothing(),
             headers={
@@ -153,6 +175,7 @@ class InvoiceCsvExport(StreamingResponse):
         self._org_id = org_id
         self._filters = filters
         self._chunk_rows = chunk_rows or CHUNK_ROWS
+        self._raw = raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal = self._principal
@@ -167,7 +190,7 @@ class InvoiceCsvExport(StreamingResponse):
             )
             async with (
                 aclosing(rows) as records,
-                aclosing(csv_chunks(records, self._chunk_rows)) as chunks,
+                aclosing(csv_chunks(records, self._chunk_rows, raw=self._raw)) as chunks,
             ):
                 first = await anext(chunks)  # errors so far still become problem responses
                 self.body_iterator = _chain(first, chunks)

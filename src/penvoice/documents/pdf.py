@@ -13,6 +13,7 @@ need it because parsing a 5 MB font is most of a render's cost.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +30,10 @@ from fpdf.enums import MethodReturnValue, TableBordersLayout, XPos, YPos
 from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.invoices.views import decimal_text
 from penvoice.money import format_amount
+
+# fpdf2 subsets every embedded font with fontTools, whose `fontTools.subset` logger reports
+# each step at INFO (about 40 lines a render): the logs are for requests, so only warnings.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FONTS = Path(str(resources.files("penvoice.documents") / "fonts"))
 LATIN_REGULAR = FONTS / "DejaVuSans.ttf"
@@ -62,7 +67,10 @@ STAMPS: dict[str, tuple[str, RGB]] = {
     "uncollectible": ("UNCOLLECTIBLE", (176, 96, 0)),
 }
 
-LINE_COLUMNS = ("Description", "Qty", "Unit price", "Discount", "Taxes", "Line total")
+# The last column is the line's net (after discount, before added tax): the column sums to
+# the subtotal, and the added (exclusive) taxes are in the Taxes column and the tax total.
+LINE_COLUMNS = ("Description", "Qty", "Unit price", "Discount", "Taxes", "Amount")
+AMOUNTS_NOTE = "Amounts in {currency}; line amounts after discount, before added tax"
 LINE_WIDTHS = (60, 13, 22, 21, 42, 22)  # mm, sums to CONTENT_WIDTH
 LINE_ALIGN = ("LEFT", "RIGHT", "RIGHT", "RIGHT", "LEFT", "RIGHT")
 
@@ -339,19 +347,29 @@ def _buyer(pdf: _InvoiceDocument, customer: dict[str, Any] | None) -> float:
     return pdf.get_y()
 
 
+def amount_box(invoice: InvoiceRow) -> tuple[str, int, str]:
+    """The boxed heading, amount and date line: what is due and when, or, once paid, what
+    was paid and when (the day, UTC, the invoice became paid)."""
+    if invoice.status == "paid":
+        paid_on = invoice.paid_at.date() if invoice.paid_at is not None else None
+        return "PAID IN FULL", invoice.total, f"paid on {_date(paid_on)}"
+    return "AMOUNT DUE", invoice.amount_due, f"due {_date(invoice.due_date)}"
+
+
 def _amount_due(pdf: _InvoiceDocument, invoice: InvoiceRow, top: float) -> float:
     height = 21.0
+    heading, amount, when = amount_box(invoice)
     with pdf.local_context(fill_color=HEADING_FILL):
         pdf.rect(RIGHT_X, top, RIGHT_WIDTH, height, style="F")
     inner = RIGHT_WIDTH - 8
     pdf.set_xy(RIGHT_X + 4, top + 3)
     pdf.typeset(8, "B", MUTED)
-    pdf.cell(inner, 4, "AMOUNT DUE", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(inner, 4, heading, new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.typeset(15, "B", ACCENT)
-    due = format_amount(invoice.amount_due, invoice.currency)
-    pdf.cell(inner, 8, f"{invoice.currency} {due}", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    figure = format_amount(amount, invoice.currency)
+    pdf.cell(inner, 8, f"{invoice.currency} {figure}", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.typeset(8, colour=MUTED)
-    pdf.cell(inner, 4, f"due {_date(invoice.due_date)}", align="R")
+    pdf.cell(inner, 4, when, align="R")
     return top + height
 
 
@@ -384,7 +402,12 @@ def _line_table(pdf: _InvoiceDocument, invoice: InvoiceRow, lines: Sequence[Line
     currency = invoice.currency
     pdf.typeset(8, colour=MUTED)
     pdf.cell(
-        CONTENT_WIDTH, 5, f"Amounts in {currency}", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        CONTENT_WIDTH,
+        5,
+        AMOUNTS_NOTE.format(currency=currency),
+        align="R",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
     )
     auto_page_break, cell_margin = pdf.auto_page_break, pdf.c_margin
     pdf.set_auto_page_break(False, margin=BOTTOM_MARGIN)  # rows break pages themselves
@@ -398,7 +421,7 @@ def _line_table(pdf: _InvoiceDocument, invoice: InvoiceRow, lines: Sequence[Line
                 format_amount(line.unit_amount, currency),
                 _discount_text(line, currency),
                 _taxes_text(line, currency),
-                format_amount(line.total, currency),
+                format_amount(line.net, currency),
             )
             pdf.typeset(8.5)
             cells = [

@@ -52,8 +52,17 @@ async def list_events(
     type_: str | None,
     subject_id: str | None,
 ) -> list[EventRow]:
+    """The trail as the caller (the transaction's `penvoice.subject`) may read it: invitation
+    events carry invitees' emails and roles, which only admins and owners list, so for
+    everyone else their `data` is empty (the event itself — type, actor, time — stays)."""
     rows = await conn.fetch(
-        """SELECT id, type, actor, subject_type, subject_id, data, created_at
+        """SELECT id, type, actor, subject_type, subject_id,
+                  CASE WHEN subject_type <> 'invitation' OR EXISTS (
+                           SELECT 1 FROM memberships m
+                           WHERE m.org_id = $1 AND m.subject = penvoice_current_subject()
+                             AND m.role IN ('owner', 'admin'))
+                       THEN data ELSE '{}'::jsonb END AS data,
+                  created_at
            FROM events
            WHERE org_id = $1
              AND ($2::bigint IS NULL OR id < $2)

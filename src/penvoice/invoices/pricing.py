@@ -25,18 +25,45 @@ class RateInfo(Protocol):
     def inclusive(self) -> bool: ...
 
 
+def price_body_lines(
+    lines: Sequence[LineInput], rates: Mapping[UUID, RateInfo], currency: str
+) -> tuple[list[LineRow], Totals]:
+    """`price_lines` for the lines of a request body: a money rule broken is a 422 naming
+    the line (or its `tax_rate_ids` when its rates are at fault)."""
+    try:
+        return price_lines(lines, rates, currency)
+    except money.MoneyError as exc:
+        raise ValidationFailed.for_field(
+            money_error_field(exc, "body.lines"), str(exc), "money"
+        ) from None
+
+
+def money_error_field(exc: money.MoneyError, prefix: str) -> str:
+    """The field a money error names: `prefix.N` for line N, `prefix.N.tax_rate_ids` when
+    the line's tax rates are at fault, `prefix` for the invoice as a whole."""
+    if exc.line is None:
+        return prefix
+    if isinstance(exc, money.InclusiveRatesOver100):
+        return f"{prefix}.{exc.line}.tax_rate_ids"
+    return f"{prefix}.{exc.line}"
+
+
 def price_lines(
     lines: Sequence[LineInput],
     rates: Mapping[UUID, RateInfo],
     currency: str,
     amount_paid: int = 0,
 ) -> tuple[list[LineRow], Totals]:
-    inputs = [_money_line(line, rates) for line in lines]
-    try:
-        figures = money.compute_invoice(inputs, currency=currency, amount_paid=amount_paid)
-    except money.MoneyError as exc:
-        field = f"body.lines.{exc.line}" if exc.line is not None else "body.lines"
-        raise ValidationFailed.for_field(field, str(exc), "money") from None
+    """Price every line with `money`. Raises `money.MoneyError` with `line` set to the
+    index of the line at fault, when one is."""
+    inputs = []
+    for index, line in enumerate(lines):
+        try:
+            inputs.append(_money_line(line, rates))
+        except money.MoneyError as exc:
+            exc.line = index
+            raise
+    figures = money.compute_invoice(inputs, currency=currency, amount_paid=amount_paid)
     rows = [
         _row(position, line, figure, rates)
         for position, (line, figure) in enumerate(zip(lines, figures.lines, strict=True))

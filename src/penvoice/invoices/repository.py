@@ -335,12 +335,19 @@ async def delete_invoice(conn: Connection, org_id: UUID, invoice_id: UUID) -> No
     await conn.execute("DELETE FROM invoices WHERE org_id = $1 AND id = $2", org_id, invoice_id)
 
 
-async def take_next_number(conn: Connection, org_id: UUID) -> int:
-    """Lock the organisation's counter row until commit and advance it: gapless numbering."""
-    number: int = await conn.fetchval(
+COUNTER_MAX = 999_999_999_999
+"""The counter column's CHECK bound. A counter at it is exhausted: the last number issued
+is `COUNTER_MAX - 1`, so advancing the counter never violates the CHECK."""
+
+
+async def take_next_number(conn: Connection, org_id: UUID) -> int | None:
+    """Lock the organisation's counter row until commit and advance it: gapless numbering.
+    `None` when the counter is exhausted (at `COUNTER_MAX`)."""
+    number: int | None = await conn.fetchval(
         """UPDATE invoice_number_counters SET next_number = next_number + 1
-           WHERE org_id = $1 RETURNING next_number - 1""",
+           WHERE org_id = $1 AND next_number < $2 RETURNING next_number - 1""",
         org_id,
+        COUNTER_MAX,
     )
     return number
 

@@ -102,9 +102,26 @@ class InvoiceUpdate(Strict):
     lines: Lines | None = None
 
 
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_ISSUE_DATE = date(2999, 12, 31)
+LATEST_DUE_DATE = date(3000, 12, 31)  # the latest issue date plus the longest terms (365)
+
+
 class FinalizeRequest(Strict):
-    issue_date: date | None = Field(default=None, description="Defaults to today (UTC).")
-    due_date: date | None = Field(default=None, description="Defaults to issue date + terms.")
+    """Dates are bounded so that every due date computed from them is a valid date."""
+
+    issue_date: date | None = Field(
+        default=None,
+        ge=EARLIEST_DATE,
+        le=LATEST_ISSUE_DATE,
+        description="Defaults to today (UTC). From 1900-01-01 to 2999-12-31.",
+    )
+    due_date: date | None = Field(
+        default=None,
+        ge=EARLIEST_DATE,
+        le=LATEST_DUE_DATE,
+        description="Defaults to issue date + terms. From 1900-01-01 to 3000-12-31.",
+    )
 
 
 class LineTax(BaseModel):

@@ -8,7 +8,7 @@ nothing (the request's transaction rolls back).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,20 +16,26 @@ from uuid import UUID
 from penvoice.concurrency import check_version
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
-from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.errors import (
+    Forbidden,
+    InvalidTransition,
+    InvoiceHasPayments,
+    InvoiceNotEditable,
+    InvoiceNotPriceable,
+    InvoiceNumbersExhausted,
+    InvoiceWithoutLines,
+    NotFound,
+    ValidationFailed,
+)
 from penvoice.events import repository as events
 from penvoice.invoices import json_repository, repository
-from penvoice.invoices.pricing import RateInfo, price_lines
+from penvoice.invoices.pricing import RateInfo, money_error_field, price_body_lines, price_lines
 from penvoice.invoices.repository import InvoiceFilters, Totals
 from penvoice.invoices.repository import InvoiceRow as InvoiceRow  # the routes' row types
 from penvoice.invoices.repository import LineRow as LineRow
-from penvoice.invoices.schemas import (
-    FinalizeRequest,
-    InvoiceCreate,
-    InvoiceUpdate,
-    LineInput,
-)
+from penvoice.invoices.schemas import FinalizeRequest, InvoiceCreate, InvoiceUpdate, LineInput
 from penvoice.invoices.views import decimal_text
+from penvoice.money import MoneyError
 from penvoice.orgs import repository as orgs
 from penvoice.taxes import repository as taxes
 from penvoice.tenancy.access import OneStatementRead, OrgAccess
@@ -48,7 +54,7 @@ async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate)
     assert org is not None
     currency = body.currency or customer.currency or org.default_currency
     rates = await _usable_rates(conn, access.org_id, body.lines)
-    lines, totals = price_lines(body.lines, rates, currency)
+    lines, totals = price_body_lines(body.lines, rates, currency)
     invoice_id = await repository.insert_draft(
         conn,
         access.org_id,
@@ -90,7 +96,7 @@ async def update_draft(
     totals = _totals_of(invoice)
     if body.lines is not None:  # amounts are minor units: only new lines change the figures
         rates = await _usable_rates(conn, access.org_id, body.lines)
-        lines, totals = price_lines(body.lines, rates, body.currency or invoice.currency)
+        lines, totals = price_body_lines(body.lines, rates, body.currency or invoice.currency)
         await repository.replace_lines(conn, access.org_id, invoice_id, lines)
     await repository.update_draft(conn, access.org_id, invoice_id, changes, totals)
     await events.append(
@@ -133,6 +139,11 @@ async def finalize(
     if due_date < issue_date:
         raise ValidationFailed.for_field("body.due_date", "must not be before the issue date")
     sequence = await repository.take_next_number(conn, access.org_id)
+    if sequence is None:
+        raise InvoiceNumbersExhausted(
+            f"Every invoice number up to {repository.COUNTER_MAX - 1} has been issued; "
+            "this organisation cannot finalize more invoices."
+        )
     number = f"{org.invoice_prefix}{sequence:0{NUMBER_DIGITS}d}"
     paid = invoice.amount_due == 0
     await repository.finalize(
@@ -169,16 +180,20 @@ async def finalize(
 async def void(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
 ) -> UUID:
+    _require_admin(access, "void invoices")
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open", "uncollectible"}, "void")
     if invoice.amount_paid > 0:
-        raise Conflict("An invoice with payments cannot be voided; delete the payments first.")
+        raise InvoiceHasPayments(
+            "An invoice with payments cannot be voided; delete the payments first."
+        )
     return await _move_to(conn, access, invoice, "void", "invoice.voided")
 
 
 async def mark_uncollectible(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
 ) -> UUID:
+    _require_admin(access, "mark invoices uncollectible")
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
     _require_status(invoice, {"open"}, "mark uncollectible")
     return await _move_to(conn, access, invoice, "uncollectible", "invoice.marked_uncollectible")
@@ -196,9 +211,15 @@ async def _move_to(
     return invoice.id
 
 
+def _require_admin(access: OrgAccess, action: str) -> None:
+    """Reversing or writing off an accounting record is for admins and owners."""
+    if not access.at_least("admin"):
+        raise Forbidden(f"Only admins and owners may {action}.")
+
+
 def _require_status(invoice: InvoiceRow, allowed: set[str], action: str) -> None:
     if invoice.status not in allowed:
-        raise Conflict(
+        raise InvalidTransition(
             f"Cannot {action} an invoice that is {invoice.status}.",
             extra={"status_now": invoice.status},
         )
@@ -226,7 +247,7 @@ async def _editable(
 ) -> InvoiceRow:
     invoice = await _locked(conn, org_id, invoice_id, expected_version)
     if invoice.status != "draft":
-        raise Conflict(
+        raise InvoiceNotEditable(
             f"Only drafts can be changed; this invoice is {invoice.status}.",
             extra={"status_now": invoice.status},
         )
@@ -270,16 +291,41 @@ async def _reprice_with_current_rates(
     with the rates as they are now, share-locked so no PATCH changes one mid-finalize."""
     stored = await repository.get_lines(conn, org_id, invoice.id)
     if not stored:
-        raise Conflict("An invoice needs at least one line to be finalized.")
+        raise InvoiceWithoutLines("An invoice needs at least one line to be finalized.")
     inputs = [_as_input(line) for line in stored]
     wanted = sorted({tax.tax_rate_id for line in stored for tax in line.taxes})
     rates = await taxes.rates_by_ids(conn, org_id, wanted, lock=True)
-    lines, totals = price_lines(inputs, dict(rates), invoice.currency)
+    try:
+        lines, totals = price_lines(inputs, dict(rates), invoice.currency)
+    except MoneyError as exc:
+        raise _not_priceable(exc, stored, rates) from None
     if _same_figures(stored, lines) and totals == _totals_of(invoice):
         return invoice  # the rates did not change since the last edit: nothing to rewrite
     await repository.replace_lines(conn, org_id, invoice.id, lines)
     await repository.update_draft(conn, org_id, invoice.id, {}, totals)
     return await _invoice(conn, org_id, invoice.id)
+
+
+def _not_priceable(
+    exc: MoneyError, stored: Sequence[LineRow], rates: Mapping[UUID, taxes.TaxRateRow]
+) -> InvoiceNotPriceable:
+    """The draft's lines were valid when saved, but the tax rates as they are now (edited
+    since) break a money rule: a 409 naming the line and the rates it uses now."""
+    field = money_error_field(exc, "lines")
+    extra: dict[str, Any] = {"errors": [{"field": field, "message": str(exc), "type": "money"}]}
+    detail = f"The draft cannot be priced with the tax rates as they are now: {exc}."
+    if exc.line is not None:
+        used = [rates[tax.tax_rate_id] for tax in stored[exc.line].taxes]
+        extra["line"] = exc.line
+        extra["tax_rates"] = [
+            {"id": str(rate.id), "percentage": f"{rate.percentage:f}", "inclusive": rate.inclusive}
+            for rate in used
+        ]
+        detail = (
+            f"Line {exc.line} cannot be priced with its tax rates as they are now ({exc}); "
+            "edit the line or the rates, then finalize again."
+        )
+    return InvoiceNotPriceable(detail, extra=extra)
 
 
 def _same_figures(stored: Sequence[LineRow], priced: Sequence[LineRow]) -> bool:

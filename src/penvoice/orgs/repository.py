@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+import asyncpg
 
 from penvoice.db import Connection
 from penvoice.tenancy.repository import ENTERED, entered_args
@@ -183,16 +186,68 @@ async def insert_invitation(
     return InvitationRow(**dict(row))
 
 
+class DuplicateInvitation(Exception):
+    """Another open invitation of this email to this organisation exists (unique index)."""
+
+
+async def insert_invitation_once(
+    conn: Connection, org_id: UUID, email: str, role: str, invited_by: str, expires_at: datetime
+) -> InvitationRow:
+    """`insert_invitation` in a savepoint: a concurrent twin is `DuplicateInvitation`."""
+    try:
+        async with conn.transaction():
+            return await insert_invitation(conn, org_id, email, role, invited_by, expires_at)
+    except asyncpg.UniqueViolationError:
+        raise DuplicateInvitation(email) from None
+
+
 async def pending_invitations(
-    conn: Connection, *, org_id: UUID | None = None, email: str | None = None
+    conn: Connection,
+    *,
+    org_id: UUID | None = None,
+    email: str | None = None,
+    include_expired: bool = False,
 ) -> list[InvitationRow]:
+    """Neither accepted nor revoked, newest first; expired ones too with `include_expired`."""
     rows = await conn.fetch(
         f"""SELECT {_INVITATION_COLUMNS} FROM invitations
             WHERE ($1::uuid IS NULL OR org_id = $1) AND ($2::text IS NULL OR email = $2)
-              AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+              AND accepted_at IS NULL AND revoked_at IS NULL
+              AND ($3 OR expires_at > now())
             ORDER BY created_at DESC, id""",  # noqa: S608
         org_id,
         email,
+        include_expired,
+    )
+    return [InvitationRow(**dict(row)) for row in rows]
+
+
+async def open_invitation_for_update(
+    conn: Connection, org_id: UUID, email: str
+) -> InvitationRow | None:
+    """The one invitation of `email` neither accepted nor revoked (maybe expired), locked."""
+    row = await conn.fetchrow(
+        f"""SELECT {_INVITATION_COLUMNS} FROM invitations
+            WHERE org_id = $1 AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL
+            FOR UPDATE""",  # noqa: S608
+        org_id,
+        email,
+    )
+    return InvitationRow(**dict(row)) if row else None
+
+
+async def revoke_invitations_by(
+    conn: Connection, org_id: UUID, invited_by: str, roles: Sequence[str]
+) -> list[InvitationRow]:
+    """Revoke the open invitations `invited_by` made for one of `roles`; return them."""
+    rows = await conn.fetch(
+        f"""UPDATE invitations SET revoked_at = now()
+            WHERE org_id = $1 AND invited_by = $2 AND role = ANY($3::text[])
+              AND accepted_at IS NULL AND revoked_at IS NULL
+            RETURNING {_INVITATION_COLUMNS}""",  # noqa: S608
+        org_id,
+        invited_by,
+        list(roles),
     )
     return [InvitationRow(**dict(row)) for row in rows]
 

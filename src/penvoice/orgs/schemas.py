@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from penvoice.currencies import CurrencyCode
 from penvoice.fields import Email, Strict
@@ -69,6 +69,8 @@ class InvitationCreate(Strict):
 
 
 class Invitation(BaseModel):
+    """`status` is derived: accepted, revoked, expired (past `expires_at`) or pending."""
+
     id: UUID
     org_id: UUID
     email: str
@@ -78,3 +80,12 @@ class Invitation(BaseModel):
     expires_at: datetime
     accepted_at: datetime | None
     revoked_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> Literal["pending", "expired", "accepted", "revoked"]:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= datetime.now(UTC) else "pending"

@@ -9,7 +9,15 @@ from uuid import UUID
 from penvoice.auth import Principal
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from penvoice.errors import (
+    AlreadyMember,
+    Forbidden,
+    InvitationAccepted,
+    InvitationPending,
+    LastOwner,
+    NotFound,
+    ValidationFailed,
+)
 from penvoice.events import repository as events
 from penvoice.orgs import repository
 from penvoice.orgs.repository import InvitationRow as InvitationRow  # the routes' row types
@@ -21,6 +29,16 @@ from penvoice.tenancy import repository as tenancy
 from penvoice.tenancy.access import OneStatementRead, OrgAccess
 
 INVITATION_LIFETIME = timedelta(days=14)
+ROLES = ("owner", "admin", "member", "viewer")
+
+
+def grantable_roles(role: str | None) -> frozenset[str]:
+    """The roles a member of `role` may invite to: owners any, admins all but owner."""
+    if role == "owner":
+        return frozenset(ROLES)
+    if role == "admin":
+        return frozenset({"admin", "member", "viewer"})
+    return frozenset()
 
 
 async def create_org(conn: Connection, principal: Principal, body: OrgCreate) -> OrgRow:
@@ -85,6 +103,8 @@ async def change_role(conn: Connection, access: OrgAccess, subject: str, role: s
         ("member", subject),
         {"from": member.role, "to": role},
     )
+    lost = grantable_roles(member.role) - grantable_roles(role)
+    await _revoke_invitations_by(conn, access, subject, lost, "inviter demoted")
     return MemberRow(subject, role, member.created_at)
 
 
@@ -108,24 +128,60 @@ async def remove_member(conn: Connection, access: OrgAccess, subject: str) -> No
         ("member", subject),
         {"role": member.role},
     )
+    await _revoke_invitations_by(conn, access, subject, frozenset(ROLES), "inviter removed")
+
+
+async def _revoke_invitations_by(
+    conn: Connection, access: OrgAccess, subject: str, roles: frozenset[str], reason: str
+) -> None:
+    """An invitation never outlives its inviter's authority: when a member is removed or
+    can no longer grant some roles, their open invitations to those roles are revoked."""
+    if not roles:
+        return
+    revoked = await repository.revoke_invitations_by(conn, access.org_id, subject, sorted(roles))
+    for invitation in revoked:
+        await events.append(
+            conn,
+            access.org_id,
+            "invitation.revoked",
+            access.actor,
+            ("invitation", invitation.id),
+            {"email": invitation.email, "reason": reason},
+        )
 
 
 def _keep_an_owner(members: dict[str, MemberRow], subject: str, new_role: str | None) -> None:
     owners = {s for s, m in members.items() if m.role == "owner"}
     if owners == {subject} and new_role != "owner":
-        raise Conflict("An organisation keeps at least one owner; make someone else owner first.")
+        raise LastOwner("An organisation keeps at least one owner; make someone else owner first.")
 
 
 async def invite(conn: Connection, access: OrgAccess, body: InvitationCreate) -> InvitationRow:
+    """One open invitation per email: a pending one is a 409; an expired one is revoked
+    and replaced; a concurrent twin (the unique index) is the same 409."""
     if body.role == "owner" and access.role != "owner":
         raise Forbidden("Only an owner can invite an owner.")
-    pending = await repository.pending_invitations(conn, org_id=access.org_id, email=body.email)
-    if pending:
-        raise Conflict(f"{body.email} already has a pending invitation; revoke it first.")
-    expires_at = datetime.now(UTC) + INVITATION_LIFETIME
-    invitation = await repository.insert_invitation(
-        conn, access.org_id, body.email, body.role, access.actor, expires_at
-    )
+    pending = InvitationPending(f"{body.email} already has a pending invitation; revoke it first.")
+    now = datetime.now(UTC)
+    existing = await repository.open_invitation_for_update(conn, access.org_id, body.email)
+    if existing is not None:
+        if existing.expires_at > now:
+            raise pending
+        await repository.mark_invitation(conn, existing.id)
+        await events.append(
+            conn,
+            access.org_id,
+            "invitation.revoked",
+            access.actor,
+            ("invitation", existing.id),
+            {"email": existing.email, "reason": "expired, replaced"},
+        )
+    try:
+        invitation = await repository.insert_invitation_once(
+            conn, access.org_id, body.email, body.role, access.actor, now + INVITATION_LIFETIME
+        )
+    except repository.DuplicateInvitation:
+        raise pending from None
     await events.append(
         conn,
         access.org_id,
@@ -138,7 +194,8 @@ async def invite(conn: Connection, access: OrgAccess, body: InvitationCreate) ->
 
 
 async def pending_for_org(conn: Connection, access: OrgAccess) -> list[InvitationRow]:
-    return await repository.pending_invitations(conn, org_id=access.org_id)
+    """Open invitations, expired ones included (so they can be seen and revoked)."""
+    return await repository.pending_invitations(conn, org_id=access.org_id, include_expired=True)
 
 
 async def revoke(conn: Connection, access: OrgAccess, invitation_id: UUID) -> None:
@@ -169,10 +226,13 @@ async def accept(conn: Connection, principal: Principal, invitation_id: UUID) ->
     if invitation is None or invitation.revoked_at or invitation.expires_at <= now:
         raise NotFound("No pending invitation with this id for your verified email.")
     if invitation.accepted_at is not None:
-        raise Conflict("This invitation was already accepted.")
+        raise InvitationAccepted("This invitation was already accepted.")
     await tenancy.enter_org(conn, invitation.org_id)
+    inviter_role = await tenancy.role_in(conn, invitation.org_id, invitation.invited_by)
+    if invitation.role not in grantable_roles(inviter_role):  # their authority has ended
+        raise NotFound("No pending invitation with this id for your verified email.")
     if await tenancy.role_in(conn, invitation.org_id, principal.subject) is not None:
-        raise Conflict("You are already a member of this organisation.")
+        raise AlreadyMember("You are already a member of this organisation.")
     await repository.insert_member(conn, invitation.org_id, principal.subject, invitation.role)
     await repository.mark_invitation(conn, invitation_id, accepted_by=principal.subject)
     await events.append(

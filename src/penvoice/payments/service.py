@@ -1,4 +1,5 @@
-"""Payment rules: at most the amount due, in the invoice's currency; status follows balance.
+"""Payment rules: at most the amount due, in the invoice's currency, dated at most tomorrow
+(UTC); status follows balance.
 
 Reaching zero due marks the invoice paid. Deleting a payment recorded in error (soft: it
 stays in the trail) reopens a paid invoice; a void invoice's payments cannot change.
@@ -6,11 +7,18 @@ stays in the trail) reopens a paid invoice; a void invoice's payments cannot cha
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.errors import (
+    Forbidden,
+    InvoiceNotPayable,
+    NotFound,
+    PaymentsFrozen,
+    ValidationFailed,
+)
 from penvoice.events import repository as events
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.repository import InvoiceRow
@@ -18,6 +26,14 @@ from penvoice.payments import repository
 from penvoice.payments.repository import PaymentRow as PaymentRow  # the routes' row type
 from penvoice.payments.schemas import PaymentCreate
 from penvoice.tenancy.access import OrgAccess
+
+PAID_ON_LEEWAY = timedelta(days=1)
+"""How far after today (UTC) a payment may be dated: every time zone's today, up to UTC+14."""
+
+
+def latest_paid_on(now: datetime | None = None) -> date:
+    """The latest `paid_on` accepted now: today in UTC plus `PAID_ON_LEEWAY`."""
+    return (now or datetime.now(UTC)).astimezone(UTC).date() + PAID_ON_LEEWAY
 
 
 async def record(
@@ -27,9 +43,14 @@ async def record(
     body: PaymentCreate,
     expected_version: int | None,
 ) -> PaymentRow:
+    latest = latest_paid_on()
+    if body.paid_on > latest:
+        raise ValidationFailed.for_field(
+            "body.paid_on", f"must not be after {latest.isoformat()} (tomorrow, UTC)"
+        )
     invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
     if invoice.status not in {"open", "uncollectible"}:
-        raise Conflict(
+        raise InvoiceNotPayable(
             f"Payments are recorded on open or uncollectible invoices; this one is "
             f"{invoice.status}.",
             extra={"status_now": invoice.status},
@@ -89,12 +110,14 @@ async def delete(
     payment_id: UUID,
     expected_version: int | None,
 ) -> None:
+    if not access.at_least("admin"):  # reversing an accounting record
+        raise Forbidden("Only admins and owners may delete payments.")
     invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
     payment = await repository.get(conn, access.org_id, invoice_id, payment_id)
     if payment is None or payment.deleted_at is not None:
         raise NotFound("No payment with this id on this invoice.")
     if invoice.status == "void":
-        raise Conflict(
+        raise PaymentsFrozen(
             "Payments of a void invoice cannot change.", extra={"status_now": invoice.status}
         )
     await repository.mark_deleted(conn, access.org_id, payment_id, access.actor)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, WithJson
 
 from penvoice.fields import Strict
 
-PERCENTAGE_PATTERN = r"^\d{1,3}(\.\d{1,4})?$"
+PERCENTAGE_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,4})?$"
 _PERCENTAGE = re.compile(PERCENTAGE_PATTERN)
 MAX_PERCENTAGE = Decimal(100)
 
@@ -52,7 +52,7 @@ Percentage = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\d{1,3}\.\d{4}$",
+            "pattern": r"^[0-9]{1,3}\.[0-9]{4}$",
             "description": "Always with 4 decimal places.",
             "examples": ["19.0000"],
         },

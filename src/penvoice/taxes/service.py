@@ -8,7 +8,7 @@ from uuid import UUID
 from penvoice.archivable.service import append_change_events, changed_fields
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import Conflict, NotFound
+from penvoice.errors import NotFound, TaxRateFrozen, TaxRateUsed
 from penvoice.events import repository as events
 from penvoice.taxes import repository
 from penvoice.taxes.repository import TaxRateInUse
@@ -68,7 +68,7 @@ async def update_rate(
         return current
     frozen = [name for name in FROZEN_WHEN_USED if name in changes]
     if frozen and await repository.used_by_finalized_invoice(conn, access.org_id, rate_id):
-        raise Conflict(
+        raise TaxRateFrozen(
             f"A finalized invoice uses this tax rate, so its {' and '.join(frozen)} cannot "
             "change; archive it and create a new one."
         )
@@ -82,7 +82,7 @@ async def delete_rate(
 ) -> None:
     current = await _rate(conn, access.org_id, rate_id, for_update=True)
     check_version(expected_version, current.version, "tax rate")
-    in_use = Conflict(
+    in_use = TaxRateUsed(
         "An invoice line uses this tax rate, so it cannot be deleted; archive it instead "
         '(PATCH with {"archived": true}).'
     )
