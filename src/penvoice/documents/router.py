@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from penvoice.db import RETRY_AFTER_SECONDS, database_of
 from penvoice.documents.csv_export import InvoiceCsvExport
-from penvoice.errors import Conflict, ServiceUnavailable
+from penvoice.errors import ServiceUnavailable
 from penvoice.invoices import service
 from penvoice.invoices.filters import FilterQuery
 from penvoice.invoices.service import InvoiceRow, LineRow
@@ -113,14 +113,7 @@ def _document(media_type: str, description: str, **schema: str) -> dict[int | st
     },
 )
 async def invoice_pdf(invoice_id: InvoiceID, access: AsViewer, conn: UserTransaction) -> InvoicePdf:
-    invoice = await service.get(conn, access, invoice_id)
-    if invoice.status == "draft":
-        raise Conflict(
-            "A draft has no document yet; finalize it first.",
-            extra={"status_now": invoice.status},
-        )
-    lines = await service.lines_of(conn, access, invoice)
-    return InvoicePdf(invoice, lines)
+    return InvoicePdf(*await service.documented(conn, access, invoice_id))
 
 
 @router.get(

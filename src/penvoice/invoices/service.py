@@ -18,9 +18,7 @@ from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.errors import (
     Forbidden,
-    InvalidTransition,
     InvoiceHasPayments,
-    InvoiceNotEditable,
     InvoiceNotPriceable,
     InvoiceNumbersExhausted,
     InvoiceWithoutLines,
@@ -28,7 +26,8 @@ from penvoice.errors import (
     ValidationFailed,
 )
 from penvoice.events import repository as events
-from penvoice.invoices import json_repository, repository
+from penvoice.invoices import json_repository, lifecycle, repository
+from penvoice.invoices.lifecycle import Move
 from penvoice.invoices.pricing import RateInfo, money_error_field, price_body_lines, price_lines
 from penvoice.invoices.repository import InvoiceFilters, Totals
 from penvoice.invoices.repository import InvoiceRow as InvoiceRow  # the routes' row types
@@ -128,7 +127,7 @@ async def finalize(
     expected_version: int | None,
 ) -> UUID:
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
-    _require_status(invoice, {"draft"}, "finalize")
+    lifecycle.require(invoice.status, Move.FINALIZE)
     invoice = await _reprice_with_current_rates(conn, access.org_id, invoice)
     org = await orgs.get_org(conn, access.org_id)
     customer = await customers.get_customer(conn, access.org_id, invoice.customer_id)
@@ -145,7 +144,7 @@ async def finalize(
             "this organisation cannot finalize more invoices."
         )
     number = f"{org.invoice_prefix}{sequence:0{NUMBER_DIGITS}d}"
-    paid = invoice.amount_due == 0
+    paid = lifecycle.after_finalize(invoice.amount_due) is lifecycle.Status.PAID
     await repository.finalize(
         conn,
         access.org_id,
@@ -182,12 +181,12 @@ async def void(
 ) -> UUID:
     _require_admin(access, "void invoices")
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
-    _require_status(invoice, {"open", "uncollectible"}, "void")
+    lifecycle.require(invoice.status, Move.VOID)
     if invoice.amount_paid > 0:
         raise InvoiceHasPayments(
             "An invoice with payments cannot be voided; delete the payments first."
         )
-    return await _move_to(conn, access, invoice, "void", "invoice.voided")
+    return await _move_to(conn, access, invoice, Move.VOID, "invoice.voided")
 
 
 async def mark_uncollectible(
@@ -195,15 +194,18 @@ async def mark_uncollectible(
 ) -> UUID:
     _require_admin(access, "mark invoices uncollectible")
     invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
-    _require_status(invoice, {"open"}, "mark uncollectible")
-    return await _move_to(conn, access, invoice, "uncollectible", "invoice.marked_uncollectible")
+    lifecycle.require(invoice.status, Move.MARK_UNCOLLECTIBLE)
+    return await _move_to(
+        conn, access, invoice, Move.MARK_UNCOLLECTIBLE, "invoice.marked_uncollectible"
+    )
 
 
 async def _move_to(
-    conn: Connection, access: OrgAccess, invoice: InvoiceRow, status: str, event: str
+    conn: Connection, access: OrgAccess, invoice: InvoiceRow, move: Move, event: str
 ) -> UUID:
-    """Set a locked invoice's status and record the event."""
-    await repository.set_status(conn, access.org_id, invoice.id, status, access.actor)
+    """Set a locked invoice's status to where `move` leads and record the event."""
+    target = lifecycle.TARGET[move]
+    await repository.set_status(conn, access.org_id, invoice.id, target, access.actor)
     subject = ("invoice", invoice.id)
     await events.append(
         conn, access.org_id, event, access.actor, subject, {"number": invoice.number}
@@ -215,14 +217,6 @@ def _require_admin(access: OrgAccess, action: str) -> None:
     """Reversing or writing off an accounting record is for admins and owners."""
     if not access.at_least("admin"):
         raise Forbidden(f"Only admins and owners may {action}.")
-
-
-def _require_status(invoice: InvoiceRow, allowed: set[str], action: str) -> None:
-    if invoice.status not in allowed:
-        raise InvalidTransition(
-            f"Cannot {action} an invoice that is {invoice.status}.",
-            extra={"status_now": invoice.status},
-        )
 
 
 async def _invoice(conn: Connection, org_id: UUID, invoice_id: UUID) -> InvoiceRow:
@@ -246,11 +240,7 @@ async def _editable(
     conn: Connection, org_id: UUID, invoice_id: UUID, expected_version: int | None
 ) -> InvoiceRow:
     invoice = await _locked(conn, org_id, invoice_id, expected_version)
-    if invoice.status != "draft":
-        raise InvoiceNotEditable(
-            f"Only drafts can be changed; this invoice is {invoice.status}.",
-            extra={"status_now": invoice.status},
-        )
+    lifecycle.require(invoice.status, Move.EDIT)
     return invoice
 
 
@@ -382,10 +372,6 @@ async def get_json(conn: Connection, access: OrgAccess, invoice_id: UUID) -> tup
     return found
 
 
-async def lines_of(conn: Connection, access: OrgAccess, invoice: InvoiceRow) -> list[LineRow]:
-    return await repository.get_lines(conn, access.org_id, invoice.id)
-
-
 async def read_json(read: OneStatementRead, invoice_id: UUID) -> tuple[int, bytes]:
     """`get_json` in one statement that also checks the caller's access."""
     assert read.org_id is not None
@@ -412,3 +398,12 @@ async def read_list_json(
     )
     read.check(role)
     return items
+
+
+async def documented(
+    conn: Connection, access: OrgAccess, invoice_id: UUID
+) -> tuple[InvoiceRow, list[LineRow]]:
+    """An invoice and its lines for its document; a draft has none yet (409)."""
+    invoice = await _invoice(conn, access.org_id, invoice_id)
+    lifecycle.require(invoice.status, Move.RENDER_DOCUMENT)
+    return invoice, await repository.get_lines(conn, access.org_id, invoice.id)

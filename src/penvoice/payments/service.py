@@ -14,13 +14,13 @@ from penvoice.concurrency import check_version
 from penvoice.db import Connection
 from penvoice.errors import (
     Forbidden,
-    InvoiceNotPayable,
     NotFound,
-    PaymentsFrozen,
     ValidationFailed,
 )
 from penvoice.events import repository as events
+from penvoice.invoices import lifecycle
 from penvoice.invoices import repository as invoices
+from penvoice.invoices.lifecycle import Move
 from penvoice.invoices.repository import InvoiceRow
 from penvoice.payments import repository
 from penvoice.payments.repository import PaymentRow as PaymentRow  # the routes' row type
@@ -49,12 +49,7 @@ async def record(
             "body.paid_on", f"must not be after {latest.isoformat()} (tomorrow, UTC)"
         )
     invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
-    if invoice.status not in {"open", "uncollectible"}:
-        raise InvoiceNotPayable(
-            f"Payments are recorded on open or uncollectible invoices; this one is "
-            f"{invoice.status}.",
-            extra={"status_now": invoice.status},
-        )
+    lifecycle.require(invoice.status, Move.RECORD_PAYMENT)
     if body.currency != invoice.currency:
         raise ValidationFailed.for_field(
             "body.currency", f"must be the invoice's currency, {invoice.currency}"
@@ -75,7 +70,7 @@ async def record(
         actor=access.actor,
     )
     amount_paid = invoice.amount_paid + body.amount
-    status = "paid" if amount_paid == invoice.total else invoice.status
+    status = lifecycle.after_payment(invoice.status, amount_paid, invoice.total)
     await invoices.set_amount_paid(conn, access.org_id, invoice_id, amount_paid, status)
     await events.append(
         conn,
@@ -85,7 +80,7 @@ async def record(
         ("payment", payment.id),
         {"invoice_id": str(invoice_id), "amount": body.amount},
     )
-    if status == "paid":
+    if status is lifecycle.Status.PAID:
         await events.append(
             conn,
             access.org_id,
@@ -116,12 +111,9 @@ async def delete(
     payment = await repository.get(conn, access.org_id, invoice_id, payment_id)
     if payment is None or payment.deleted_at is not None:
         raise NotFound("No payment with this id on this invoice.")
-    if invoice.status == "void":
-        raise PaymentsFrozen(
-            "Payments of a void invoice cannot change.", extra={"status_now": invoice.status}
-        )
+    lifecycle.require(invoice.status, Move.DELETE_PAYMENT)
     await repository.mark_deleted(conn, access.org_id, payment_id, access.actor)
-    status = "open" if invoice.status == "paid" else invoice.status
+    status = lifecycle.after_payment_deleted(invoice.status)
     amount_paid = invoice.amount_paid - payment.amount
     await invoices.set_amount_paid(conn, access.org_id, invoice_id, amount_paid, status)
     await events.append(
