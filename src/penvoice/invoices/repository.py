@@ -336,20 +336,9 @@ async def delete_invoice(conn: Connection, org_id: UUID, invoice_id: UUID) -> No
 
 
 COUNTER_MAX = 999_999_999_999
+NUMBER_DIGITS = 6  # an invoice number is the prefix and at least this many digits
 """The counter column's CHECK bound. A counter at it is exhausted: the last number issued
 is `COUNTER_MAX - 1`, so advancing the counter never violates the CHECK."""
-
-
-async def take_next_number(conn: Connection, org_id: UUID) -> int | None:
-    """Lock the organisation's counter row until commit and advance it: gapless numbering.
-    `None` when the counter is exhausted (at `COUNTER_MAX`)."""
-    number: int | None = await conn.fetchval(
-        """UPDATE invoice_number_counters SET next_number = next_number + 1
-           WHERE org_id = $1 AND next_number < $2 RETURNING next_number - 1""",
-        org_id,
-        COUNTER_MAX,
-    )
-    return number
 
 
 async def finalize(
@@ -357,32 +346,44 @@ async def finalize(
     org_id: UUID,
     invoice_id: UUID,
     *,
-    sequence: int,
-    number: str,
+    prefix: str,
     dates: tuple[date, date],
     snapshots: tuple[dict[str, Any], dict[str, Any]],
     actor: str,
     paid: bool,
-) -> None:
-    await conn.execute(
-        """UPDATE invoices SET status = CASE WHEN $9 THEN 'paid' ELSE 'open' END,
-               sequence = $3, number = $4, issue_date = $5, due_date = $6,
-               org_snapshot = $7, customer_snapshot = $8,
-               finalized_at = now(), finalized_by = $10,
-               paid_at = CASE WHEN $9 THEN now() END,
+) -> str | None:
+    """Take the organisation's next number and finalize the draft with it, in one statement:
+    the counter row stays locked until commit (gapless numbering; a failed finalization rolls
+    its number back). The number (`prefix` + at least `NUMBER_DIGITS` digits), or `None`
+    when the counter is exhausted (at `COUNTER_MAX`) and nothing changed."""
+    number: str | None = await conn.fetchval(
+        f"""WITH taken AS (
+               UPDATE invoice_number_counters SET next_number = next_number + 1
+               WHERE org_id = $1 AND next_number < $10 RETURNING next_number - 1 AS sequence)
+           UPDATE invoices SET status = CASE WHEN $8 THEN 'paid' ELSE 'open' END,
+               sequence = taken.sequence,
+               number = $3 || lpad(taken.sequence::text,
+                                   greatest({NUMBER_DIGITS}, length(taken.sequence::text)), '0'),
+               issue_date = $4, due_date = $5,
+               org_snapshot = $6, customer_snapshot = $7,
+               finalized_at = now(), finalized_by = $9,
+               paid_at = CASE WHEN $8 THEN now() END,
                version = version + 1, updated_at = now()
-           WHERE org_id = $1 AND id = $2""",
+           FROM taken
+           WHERE org_id = $1 AND id = $2
+           RETURNING number""",  # noqa: S608 - a constant
         org_id,
         invoice_id,
-        sequence,
-        number,
+        prefix,
         dates[0],
         dates[1],
         json.dumps(snapshots[0]),
         json.dumps(snapshots[1]),
         paid,
         actor,
+        COUNTER_MAX,
     )
+    return number
 
 
 async def set_status(

@@ -39,8 +39,6 @@ from penvoice.orgs import repository as orgs
 from penvoice.taxes import repository as taxes
 from penvoice.tenancy.access import OneStatementRead, OrgAccess
 
-NUMBER_DIGITS = 6
-
 
 async def get(conn: Connection, access: OrgAccess, invoice_id: UUID) -> InvoiceRow:
     return await _invoice(conn, access.org_id, invoice_id)
@@ -137,25 +135,22 @@ async def finalize(
     due_date = body.due_date or issue_date + timedelta(days=org.payment_terms_days)
     if due_date < issue_date:
         raise ValidationFailed.for_field("body.due_date", "must not be before the issue date")
-    sequence = await repository.take_next_number(conn, access.org_id)
-    if sequence is None:
-        raise InvoiceNumbersExhausted(
-            f"Every invoice number up to {repository.COUNTER_MAX - 1} has been issued; "
-            "this organisation cannot finalize more invoices."
-        )
-    number = f"{org.invoice_prefix}{sequence:0{NUMBER_DIGITS}d}"
     paid = lifecycle.after_finalize(invoice.amount_due) is lifecycle.Status.PAID
-    await repository.finalize(
+    number = await repository.finalize(
         conn,
         access.org_id,
         invoice_id,
-        sequence=sequence,
-        number=number,
+        prefix=org.invoice_prefix,
         dates=(issue_date, due_date),
         snapshots=(_org_snapshot(org), _customer_snapshot(customer)),
         actor=access.actor,
         paid=paid,
     )
+    if number is None:
+        raise InvoiceNumbersExhausted(
+            f"Every invoice number up to {repository.COUNTER_MAX - 1} has been issued; "
+            "this organisation cannot finalize more invoices."
+        )
     await events.append(
         conn,
         access.org_id,
