@@ -22,6 +22,12 @@ class EventRow:
     created_at: datetime
 
 
+# For a repository whose statement appends its own events (one round trip for a change and
+# its trail): `INSERT_EVENTS` followed by a SELECT of (org_id, type, actor, subject_type,
+# subject_id, data) rows, in the order they happened.
+INSERT_EVENTS = "INSERT INTO events (org_id, type, actor, subject_type, subject_id, data)"
+
+
 async def append(
     conn: Connection,
     org_id: UUID,

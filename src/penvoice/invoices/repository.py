@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
+from penvoice.events.repository import INSERT_EVENTS
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,9 @@ _INSERT_DRAFT = f"""WITH invoice AS (
             amount_paid, amount_due, created_by)
         VALUES ($1, $2, $22, $23, $24, $25, $26, $27, $28, $29) RETURNING id),
     line AS ({_INSERT_LINES.format(invoice="(SELECT id FROM invoice)")}),
-    tax AS ({_INSERT_TAXES})
+    tax AS ({_INSERT_TAXES}),
+    event AS ({INSERT_EVENTS}
+        SELECT $1, 'invoice.created', $29, 'invoice', id::text, $30::jsonb FROM invoice)
     SELECT id FROM invoice"""  # noqa: S608 - fixed text
 
 
@@ -274,7 +277,8 @@ async def insert_draft(
     actor: str,
     lines: list[LineRow],
 ) -> UUID:
-    """A new draft with its lines and their taxes, in one statement; its id."""
+    """A new draft with its lines, their taxes and its `invoice.created` event, in one
+    statement; its id."""
     invoice_id: UUID = await conn.fetchval(
         _INSERT_DRAFT,
         org_id,
@@ -288,6 +292,7 @@ async def insert_draft(
         totals.amount_paid,
         totals.amount_due,
         actor,
+        json.dumps({"total": totals.total, "currency": currency}),
     )
     return invoice_id
 
@@ -352,14 +357,16 @@ async def finalize(
     actor: str,
     paid: bool,
 ) -> str | None:
-    """Take the organisation's next number and finalize the draft with it, in one statement:
-    the counter row stays locked until commit (gapless numbering; a failed finalization rolls
+    """Take the organisation's next number, finalize the draft with it and append its events
+    (`invoice.finalized`, and `invoice.paid` when nothing is due), in one statement: the
+    counter row stays locked until commit (gapless numbering; a failed finalization rolls
     its number back). The number (`prefix` + at least `NUMBER_DIGITS` digits), or `None`
     when the counter is exhausted (at `COUNTER_MAX`) and nothing changed."""
     number: str | None = await conn.fetchval(
         f"""WITH taken AS (
                UPDATE invoice_number_counters SET next_number = next_number + 1
-               WHERE org_id = $1 AND next_number < $10 RETURNING next_number - 1 AS sequence)
+               WHERE org_id = $1 AND next_number < $10 RETURNING next_number - 1 AS sequence),
+         finalized AS (
            UPDATE invoices SET status = CASE WHEN $8 THEN 'paid' ELSE 'open' END,
                sequence = taken.sequence,
                number = $3 || lpad(taken.sequence::text,
@@ -371,7 +378,17 @@ async def finalize(
                version = version + 1, updated_at = now()
            FROM taken
            WHERE org_id = $1 AND id = $2
-           RETURNING number""",  # noqa: S608 - a constant
+           RETURNING number, total),
+         event AS ({INSERT_EVENTS}
+           SELECT $1, e.type, $9, 'invoice', $2::text, e.data
+           FROM finalized, LATERAL (VALUES
+               (1, 'invoice.finalized',
+                jsonb_build_object('number', finalized.number, 'total', finalized.total)),
+               (2, 'invoice.paid', jsonb_build_object('number', finalized.number))
+           ) AS e (position, type, data)
+           WHERE e.position = 1 OR $8
+           ORDER BY e.position)
+         SELECT number FROM finalized""",  # noqa: S608 - constants
         org_id,
         invoice_id,
         prefix,

@@ -52,7 +52,7 @@ async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate)
     currency = body.currency or customer.currency or org.default_currency
     rates = await _usable_rates(conn, access.org_id, body.lines)
     lines, totals = price_body_lines(body.lines, rates, currency)
-    invoice_id = await repository.insert_draft(
+    return await repository.insert_draft(
         conn,
         access.org_id,
         customer_id=body.customer_id,
@@ -62,15 +62,6 @@ async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate)
         actor=access.actor,
         lines=lines,
     )
-    await events.append(
-        conn,
-        access.org_id,
-        "invoice.created",
-        access.actor,
-        ("invoice", invoice_id),
-        {"total": totals.total, "currency": currency},
-    )
-    return invoice_id
 
 
 async def update_draft(
@@ -150,23 +141,6 @@ async def finalize(
         raise InvoiceNumbersExhausted(
             f"Every invoice number up to {repository.COUNTER_MAX - 1} has been issued; "
             "this organisation cannot finalize more invoices."
-        )
-    await events.append(
-        conn,
-        access.org_id,
-        "invoice.finalized",
-        access.actor,
-        ("invoice", invoice_id),
-        {"number": number, "total": invoice.total},
-    )
-    if paid:
-        await events.append(
-            conn,
-            access.org_id,
-            "invoice.paid",
-            access.actor,
-            ("invoice", invoice_id),
-            {"number": number},
         )
     return invoice_id
 
