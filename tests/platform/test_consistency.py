@@ -13,9 +13,11 @@ import pytest
 
 from penvoice.app import create_app
 from penvoice.config import Settings
+from penvoice.dev.roles import APP_ROLE, OWNER_ROLE
 from penvoice.migrate.cli import TOP_FLAGS
 from penvoice.migrate.flags import parse_flags
 from penvoice.migrate.usage import SUBCOMMAND_USAGE
+from tests.conftest import MIGRATIONS_DIR
 from tests.platform.conftest import WORKLOADS, Manifest, manifests, the
 
 NAMESPACE = "penvoice"
@@ -26,6 +28,10 @@ SECRET_SAMPLES = {
         "penvoice-pg-app",
         "uri",
     ): "postgresql://penvoice:s3cret@penvoice-pg-rw.penvoice:5432/penvoice",
+    (
+        "penvoice-pg-api",
+        "uri",
+    ): "postgresql://penvoice_app:s3cret@penvoice-pg-rw.penvoice:5432/penvoice",
     ("penvoice-api-kc", "client-secret"): "kc-client-secret",
 }
 
@@ -102,13 +108,31 @@ def test_the_manifest_configuration_is_valid_for_the_app() -> None:
 
 
 def test_secrets_come_from_cnpg_and_the_keycloak_client_secret() -> None:
-    cluster = the("Cluster")["metadata"]["name"]
+    cluster = the("Cluster")
+    name = cluster["metadata"]["name"]
     by_name = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in api_container()["env"]}
-    # CNPG's application Secret is <cluster>-app with the connection URI under `uri`.
-    assert by_name["DB_URL"] == {"name": f"{cluster}-app", "key": "uri"}
+    # The API connects as the managed role that owns nothing, with that role's Secret.
+    (role,) = cluster["spec"]["managed"]["roles"]
+    assert by_name["DB_URL"] == {"name": role["passwordSecret"]["name"], "key": "uri"}
     assert by_name["KC_API_CLIENT_SECRET"]["name"] == "penvoice-api-kc"
+    # Only the migrations keep the owner: CNPG's <cluster>-app Secret, URI under `uri`.
     job_env = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in job_container()["env"]}
-    assert job_env == {"DB_URL": {"name": f"{cluster}-app", "key": "uri"}}
+    assert job_env == {"DB_URL": {"name": f"{name}-app", "key": "uri"}}
+
+
+def test_the_api_role_is_the_one_the_migrations_grant_to_and_has_no_power() -> None:
+    cluster = the("Cluster")
+    (role,) = cluster["spec"]["managed"]["roles"]
+    assert role["name"] == APP_ROLE != cluster["spec"]["bootstrap"]["initdb"]["owner"] == OWNER_ROLE
+    assert role["ensure"] == "present"
+    assert role["login"] is True
+    for power in ("superuser", "bypassrls", "createdb", "createrole", "replication", "inherit"):
+        assert role[power] is False, power
+    assert role.get("inRoles", []) == []
+    grants = (MIGRATIONS_DIR / "000005_least_privilege_app_role.up.sql").read_text()
+    assert f"TO {APP_ROLE};" in grants
+    user = SECRET_SAMPLES[(role["passwordSecret"]["name"], "uri")].split("//")[1].split(":")[0]
+    assert user == APP_ROLE
 
 
 def test_job_env_is_exactly_what_its_command_line_expands() -> None:
