@@ -46,6 +46,14 @@ class Settings(BaseModel):
     token_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 10
     # The largest valid invoice (250 lines of 2000 characters, \u-escaped) is about 3.1 MB.
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+    # CSV exports (documents/csv_export.py): concurrent per pod and per organisation (in this
+    # process; a Rollout runs 2-3 pods), the longest a whole response may take, and the
+    # longest one write may wait on a client that does not read. An export holds a pooled
+    # connection only while it reads one page, never while it sends.
+    export_max_per_pod: Annotated[int, Field(ge=1, le=100)] = 4
+    export_max_per_org: Annotated[int, Field(ge=1, le=100)] = 2
+    export_deadline_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    export_send_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
 
