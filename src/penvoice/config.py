@@ -54,6 +54,15 @@ class Settings(BaseModel):
     export_max_per_org: Annotated[int, Field(ge=1, le=100)] = 2
     export_deadline_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
     export_send_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
+    # PDF renders (documents/render.py), in a worker process: the page cap, the longest a
+    # render may run before the worker is killed (both a 422 pdf-too-large), the longest a
+    # request waits for its turn (then a 503), and the cache of rendered documents by version.
+    # A 200-line invoice renders in about 0.25 s (1 s with the CJK font). The wait exceeds the
+    # render budget, so one refused render ahead of a request never turns it into a 503.
+    pdf_max_pages: Annotated[int, Field(ge=1, le=10_000)] = 100
+    pdf_render_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    pdf_render_wait_seconds: Annotated[float, Field(gt=0, le=60)] = 6.0
+    pdf_cache_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
 

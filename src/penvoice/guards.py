@@ -1,6 +1,6 @@
 """Bounds on what one tenant can take from a pod: concurrent CSV exports (per pod and per
-organisation) and their metrics, the PDF render worker (documents/render.py) — one object
-per app, kept in `app.state.guards`.
+organisation) and their metrics, the PDF renderer (documents/render.py: worker process,
+caps, cache) — one object per app, kept in `app.state.guards`.
 
 `install_guards(app, settings)` creates it at start and registers its metrics from zero in
 the app's registry; `guards_of(app)` returns it (and installs it on first use when the app
@@ -18,6 +18,7 @@ from uuid import UUID
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from penvoice.config import Settings
+from penvoice.documents.render import Renderer, RenderLimits
 from penvoice.errors import PenvoiceError, ServiceUnavailable
 
 EXPORT_OUTCOMES = (
@@ -124,6 +125,23 @@ class Guards:
         self.exports = ExportSlots(
             settings.export_max_per_pod, settings.export_max_per_org, self.export_metrics
         )
+        self.renderer = Renderer(
+            RenderLimits(
+                max_pages=settings.pdf_max_pages,
+                timeout_seconds=settings.pdf_render_timeout_seconds,
+                wait_seconds=settings.pdf_render_wait_seconds,
+                cache_max_bytes=settings.pdf_cache_max_bytes,
+            ),
+            registry,
+        )
+
+    async def start(self) -> None:
+        """At start-up (the lifespan's entry): start the render worker ahead of the first PDF."""
+        await self.renderer.worker.start()
+
+    async def close(self) -> None:
+        """At shutdown (the lifespan's exit): stop the render worker process."""
+        await self.renderer.worker.close()
 
 
 def install_guards(app: Any, settings: Settings) -> Guards:
