@@ -63,6 +63,16 @@ class Settings(BaseModel):
     pdf_render_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     pdf_render_wait_seconds: Annotated[float, Field(gt=0, le=60)] = 6.0
     pdf_cache_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
+    # Quotas (quotas.py): what one user and one organisation may store. Sized so that no
+    # single account fills the 5 GiB database volume; each has its own problem type.
+    quota_orgs_per_user: Annotated[int, Field(ge=1, le=10_000)] = 10
+    quota_invoices_per_org: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
+    quota_lines_per_invoice: Annotated[int, Field(ge=1, le=250)] = 250
+    quota_lines_per_org: Annotated[int, Field(ge=1, le=100_000_000)] = 500_000
+    # The payment list returns every payment of an invoice, so this is also its length bound.
+    quota_payments_per_invoice: Annotated[int, Field(ge=1, le=1000)] = 100
+    quota_idempotency_keys_per_user: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
+    quota_idempotency_bytes_per_user: Annotated[int, Field(ge=1024, le=1024**3)] = 64 * 1024**2
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
 

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from penvoice.config import Settings
 from penvoice.health import ReadinessChecks
 from penvoice.limits import bounded_httptools_protocol
+from penvoice.quotas import Quotas, install_quotas
 
 log = logging.getLogger("penvoice.server")
 
@@ -66,6 +67,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def run(app: FastAPI, settings: Settings) -> None:
+    install_quotas(Quotas.from_settings(settings))  # the process's QUOTA_* settings
     config = uvicorn.Config(
         app,
         host=settings.host,
