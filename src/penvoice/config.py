@@ -7,6 +7,7 @@ message names every bad or missing variable, so `penvoice serve` can fail fast.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -46,6 +47,9 @@ class Settings(BaseModel):
     token_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 10
     # The largest valid invoice (250 lines of 2000 characters, \u-escaped) is about 3.1 MB.
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+    # Peers whose X-Forwarded-For/-Proto uvicorn believes: addresses or networks (CIDR),
+    # comma-separated. Only the ingress's; by default loopback only. "*" is refused.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     # CSV exports (documents/csv_export.py): concurrent per pod and per organisation (in this
     # process; a Rollout runs 2-3 pods), the longest a whole response may take, and the
     # longest one write may wait on a client that does not read. An export holds a pooled
@@ -97,6 +101,25 @@ class Settings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_peers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _peers_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for peer in value:
+            if peer == "*":
+                raise ValueError("'*' is not allowed: list the ingress's addresses or networks")
+            try:
+                ipaddress.ip_network(peer)  # strict, as uvicorn parses it
+            except ValueError:
+                raise ValueError(f"{peer!r} is not an IP address or network") from None
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

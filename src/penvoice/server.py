@@ -75,8 +75,9 @@ def run(app: FastAPI, settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # X-Forwarded-For/-Proto are believed only from these peers (the ingress's).
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
         timeout_keep_alive=95,  # longer than the proxy's idle timeout (Traefik: 90 s)
         lifespan="on",

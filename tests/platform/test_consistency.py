@@ -429,3 +429,98 @@ def test_api_has_a_writable_tmp_and_a_disruption_budget() -> None:
     budget = the("PodDisruptionBudget")["spec"]
     assert budget["maxUnavailable"] == 1
     assert the("Rollout")["spec"]["replicas"] > budget["maxUnavailable"]
+
+
+# --- trust: NetworkPolicy, proxy headers, ingress middlewares (issue 17) ---------------------
+
+
+def _policy(name: str) -> Manifest:
+    return the("NetworkPolicy", name)
+
+
+def test_the_api_policy_selects_the_rollouts_pods_and_admits_only_traefik_and_prometheus() -> None:
+    policy = _policy("penvoice-api")["spec"]
+    assert selects(policy["podSelector"]["matchLabels"], pod_labels(the("Rollout")))
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    (rule,) = policy["ingress"]
+    sources = {
+        (
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        )
+        for peer in rule["from"]
+    }
+    assert sources == {("kube-system", "traefik"), ("monitoring", "prometheus")}
+    container_port = api_container()["ports"][0]["containerPort"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": container_port}]
+    # The ServiceMonitor's Prometheus is the one admitted: same namespace as the gate's.
+    query = the("AnalysisTemplate", "penvoice-success-rate")["spec"]["metrics"][0]["provider"]
+    assert ".monitoring:" in query["prometheus"]["address"]
+
+
+def test_the_api_may_reach_only_postgresql_dns_and_https() -> None:
+    egress = _policy("penvoice-api")["spec"]["egress"]
+    cluster = the("Cluster")["metadata"]["name"]
+    targets = []
+    for rule in egress:
+        (peer,) = rule["to"]
+        ports = sorted((p["protocol"], p["port"]) for p in rule["ports"])
+        if "ipBlock" in peer:
+            assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+            assert "10.0.0.0/8" in peer["ipBlock"]["except"]  # not the cluster's own pods
+            targets.append(("outside the cluster", ports))
+        elif "namespaceSelector" in peer:
+            assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+            targets.append(("dns", ports))
+        else:
+            assert peer["podSelector"]["matchLabels"] == {"cnpg.io/cluster": cluster}
+            targets.append(("postgresql", ports))
+    assert sorted(targets) == [
+        ("dns", [("TCP", 53), ("UDP", 53)]),
+        ("outside the cluster", [("TCP", 443)]),  # Keycloak's public URL
+        ("postgresql", [("TCP", 5432)]),
+    ]
+    assert Settings.from_environ(container_environment(api_container())).kc_issuer.startswith(
+        "https://"
+    )
+
+
+def test_the_migrations_and_postgresql_policies_fit_their_pods() -> None:
+    migrations = _policy("penvoice-migrations")["spec"]
+    assert selects(migrations["podSelector"]["matchLabels"], pod_labels(the("Job")))
+    assert "ingress" not in migrations  # nothing may connect to the Job
+    database = _policy("penvoice-pg")["spec"]
+    cluster = the("Cluster")["metadata"]["name"]
+    assert database["podSelector"]["matchLabels"] == {"cnpg.io/cluster": cluster}
+    admitted = [
+        peer["podSelector"]["matchLabels"]
+        for peer in database["ingress"][0]["from"]
+        if "podSelector" in peer
+    ]
+    assert pod_labels(the("Rollout")) in admitted
+    assert pod_labels(the("Job")) in admitted
+
+
+def test_proxy_headers_are_trusted_only_from_the_pod_network() -> None:
+    settings = Settings.from_environ(container_environment(api_container()))
+    assert settings.forwarded_allow_ips == ("10.42.0.0/16",)
+
+
+def test_the_ingress_applies_every_middleware_of_the_namespace() -> None:
+    annotation = the("Ingress")["metadata"]["annotations"][
+        "traefik.ingress.kubernetes.io/router.middlewares"
+    ]
+    applied = [ref.strip() for ref in annotation.split(",")]
+    defined = [
+        f"{doc['metadata']['namespace']}-{doc['metadata']['name']}@kubernetescrd"
+        for _, doc in manifests()
+        if doc["kind"] == "Middleware"
+    ]
+    assert sorted(applied) == sorted(defined)
+    assert all(ref.startswith(f"{NAMESPACE}-") for ref in applied)
+
+
+def test_the_ingress_body_limit_is_the_apps() -> None:
+    buffering = the("Middleware", "penvoice-body-limit")["spec"]["buffering"]
+    settings = Settings.from_environ(container_environment(api_container()))
+    assert buffering["maxRequestBodyBytes"] == settings.max_body_bytes
