@@ -40,13 +40,14 @@ import httpx
 
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres, free_port
+from penvoice.dev.roles import APP_ROLE, OWNER_ROLE, create_roles_sql
 from penvoice.documents.csv_export import csv_chunks
 from penvoice.documents.repository import EXPORT_QUERY
 from penvoice.migrate.runner import Migrator
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "csv_export.json"
-ROLE, DATABASE, SUBJECT = "penvoice", "penvoice", "bench-owner"
+DATABASE, SUBJECT = "penvoice", "bench-owner"
 CUSTOMERS = 1_000
 
 SEED_CUSTOMERS = """
@@ -123,13 +124,12 @@ def sampling(pid: int, every: float = 0.01) -> Iterator[list[int]]:
 async def prepare(pg: EmbeddedPostgres) -> str:
     conn = await asyncpg.connect(pg.url())
     try:
-        await conn.execute(f"CREATE ROLE {ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
-        await conn.execute(f'CREATE DATABASE "{DATABASE}" OWNER {ROLE}')
+        await conn.execute(create_roles_sql())
+        await conn.execute(f'CREATE DATABASE "{DATABASE}" OWNER {OWNER_ROLE}')
     finally:
         await conn.close()
-    url = pg.url(DATABASE, user=ROLE)
-    await Migrator(url, ROOT / "migrations").up()
-    return url
+    await Migrator(pg.url(DATABASE, user=OWNER_ROLE), ROOT / "migrations").up()
+    return pg.url(DATABASE, user=APP_ROLE)
 
 
 async def seed(admin_url: str, org_id: str, invoices: int) -> float:

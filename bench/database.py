@@ -19,12 +19,12 @@ import asyncpg
 
 from bench import seed
 from penvoice.dev.postgres import EmbeddedPostgres
+from penvoice.dev.roles import APP_ROLE, OWNER_ROLE, create_roles_sql
 from penvoice.migrate.errors import NoChange
 from penvoice.migrate.runner import Migrator
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATIONS = REPO / "migrations"
-APP_ROLE = "penvoice"
 DATABASE = "penvoice_bench"
 
 
@@ -92,18 +92,18 @@ class BenchDatabase:
     async def _create(self) -> None:
         conn = await asyncpg.connect(self.pg.url())
         try:
-            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE):
-                await conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+            await conn.execute(create_roles_sql())
             await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
-            await conn.execute(f'CREATE DATABASE "{DATABASE}" OWNER {APP_ROLE}')
+            await conn.execute(f'CREATE DATABASE "{DATABASE}" OWNER {OWNER_ROLE}')
         finally:
             await conn.close()
 
     async def _migrate(self) -> int | None:
-        """Apply pending migrations as the app's role; the version reached, or None."""
+        """Apply pending migrations as the owner role; the version reached, or None."""
+        owner_url = self.pg.url(DATABASE, user=OWNER_ROLE)
         with contextlib.suppress(NoChange):
-            await Migrator(self.app_url, MIGRATIONS).up()
-            conn = await asyncpg.connect(self.app_url)
+            await Migrator(owner_url, MIGRATIONS).up()
+            conn = await asyncpg.connect(owner_url)
             try:
                 version: int = await conn.fetchval("SELECT version FROM schema_migrations")
                 await conn.execute("ANALYZE invoices")

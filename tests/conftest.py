@@ -27,14 +27,18 @@ from penvoice.app import create_app
 from penvoice.config import Settings
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres
+from penvoice.dev.roles import APP_ROLE, OWNER_ROLE, create_roles_sql
 from penvoice.web.edge import Edge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 
 
-APP_ROLE = "penvoice"
-APP_ROLE_PASSWORD = "penvoice-test"  # only for servers that check passwords (CI's service)
+# As on the platform (penvoice.dev.roles): the migrations run as the role that owns the
+# database and its tables (CNPG's owner); the API connects as a role that owns nothing and holds
+# only the grants of migration 000006 (a CNPG managed role), so it cannot change a table or its
+# row-level security.
+ROLE_PASSWORD = "penvoice-test"  # only for servers that check passwords (CI's service)
 
 
 @dataclass
@@ -47,23 +51,23 @@ class PostgresServer:
         parts = urlsplit(self.admin_url)
         return urlunsplit(parts._replace(path=f"/{database}"))
 
-    def app_url_for(self, database: str) -> str:
-        """The API's URL: a plain role that owns the tables, as on the platform (CNPG's owner)."""
+    def role_url_for(self, database: str, role: str) -> str:
         parts = urlsplit(self.admin_url)
         host = parts.hostname or "127.0.0.1"
-        netloc = f"{APP_ROLE}:{APP_ROLE_PASSWORD}@{host}" + (f":{parts.port}" if parts.port else "")
+        netloc = f"{role}:{ROLE_PASSWORD}@{host}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
 
-    def ensure_app_role(self) -> None:
-        execute_sql(
-            self.admin_url,
-            f"""DO $$ BEGIN
-                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-                    CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS
-                        PASSWORD '{APP_ROLE_PASSWORD}';
-                END IF;
-            END $$""",
-        )
+    def app_url_for(self, database: str) -> str:
+        """The API's URL: the role that owns nothing (CNPG's managed role on the platform)."""
+        return self.role_url_for(database, APP_ROLE)
+
+    def owner_url_for(self, database: str) -> str:
+        """The migrations' URL: the plain role that owns the tables (CNPG's owner)."""
+        return self.role_url_for(database, OWNER_ROLE)
+
+    def ensure_roles(self) -> None:
+        """Both roles, cluster-wide; migration 000006 refuses to run without the app's."""
+        execute_sql(self.admin_url, create_roles_sql(ROLE_PASSWORD))
 
     def create_database(self, template: str | None = None, owner: str | None = None) -> str:
         name = f"t_{uuid.uuid4().hex[:16]}"
@@ -93,12 +97,16 @@ def execute_sql(url: str, sql: str) -> None:
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     external = os.environ.get("PENVOICE_TEST_DATABASE_URL")
     if external:
-        yield PostgresServer(admin_url=external, embedded=None)
+        server = PostgresServer(admin_url=external, embedded=None)
+        server.ensure_roles()
+        yield server
         return
     embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
     embedded.start()
     try:
-        yield PostgresServer(admin_url=embedded.url(), embedded=embedded)
+        server = PostgresServer(admin_url=embedded.url(), embedded=embedded)
+        server.ensure_roles()
+        yield server
     finally:
         embedded.stop(mode="immediate")
 
@@ -113,19 +121,19 @@ def empty_database_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated_template(postgres_server: PostgresServer) -> str:
-    """A database with every migration applied by the app's role, the template of test DBs."""
+    """A database with every migration applied by the owner role, the template of test DBs."""
     from penvoice.migrate.runner import Migrator
 
-    postgres_server.ensure_app_role()
-    name = postgres_server.create_database(owner=APP_ROLE)
-    asyncio.run(Migrator(postgres_server.app_url_for(name), MIGRATIONS_DIR).up())
+    name = postgres_server.create_database(owner=OWNER_ROLE)
+    asyncio.run(Migrator(postgres_server.owner_url_for(name), MIGRATIONS_DIR).up())
     return name
 
 
 @dataclass(frozen=True)
 class TestDatabase:
-    url: str  # as the API connects: the owning role, subject to row-level security
+    url: str  # as the API connects: the role that owns nothing, subject to row-level security
     admin_url: str  # superuser: seeding and inspection
+    owner_url: str  # as the migrations connect: the tables' owner
 
 
 @pytest.fixture
@@ -133,8 +141,12 @@ def test_database(
     postgres_server: PostgresServer, migrated_template: str
 ) -> Iterator[TestDatabase]:
     """A fresh database at the newest schema version."""
-    name = postgres_server.create_database(template=migrated_template, owner=APP_ROLE)
-    yield TestDatabase(postgres_server.app_url_for(name), postgres_server.url_for(name))
+    name = postgres_server.create_database(template=migrated_template, owner=OWNER_ROLE)
+    yield TestDatabase(
+        postgres_server.app_url_for(name),
+        postgres_server.url_for(name),
+        postgres_server.owner_url_for(name),
+    )
     postgres_server.drop_database(name)
 
 

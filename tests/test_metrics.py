@@ -91,14 +91,17 @@ async def test_nested_router_prefixes_give_the_full_template_never_the_raw_path(
     assert "/v1/orgs/7/" not in exposition
 
 
-async def test_app_metrics_contract(database_url: str, issuer: LocalIssuer) -> None:
+async def test_app_metrics_contract(
+    database_url: str, admin_database_url: str, issuer: LocalIssuer
+) -> None:
     async with running_app(app_environ(database_url, issuer)) as (_, client):
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/readyz")).status_code == 200
         assert (await client.get("/v1/me")).status_code == 401
         assert (await client.get("/v1/orgs/123/nothing-here")).status_code == 404
-        # A real handler exception: the table /v1/me reads is gone.
-        conn = await asyncpg.connect(database_url)
+        # A real handler exception: the table /v1/me reads is gone (dropped by a superuser:
+        # the app's own role cannot drop it).
+        conn = await asyncpg.connect(admin_database_url)
         await conn.execute("DROP TABLE memberships CASCADE")
         await conn.close()
         token = issuer.mint_token("metrics-user")

@@ -8,6 +8,7 @@ import pytest
 
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres, free_port
+from penvoice.dev.roles import ensure_roles
 from penvoice.migrate.runner import Migrator
 from penvoice.schema import SCHEMA_VERSION
 from penvoice.web.edge import Edge
@@ -35,8 +36,10 @@ async def test_schema_behind_is_not_ready(empty_database_url: str, issuer: Local
     assert f"this build needs {SCHEMA_VERSION}" in body["checks"]["database"]
 
 
-async def test_dirty_schema_is_not_ready(database_url: str, issuer: LocalIssuer) -> None:
-    conn = await asyncpg.connect(database_url)
+async def test_dirty_schema_is_not_ready(
+    database_url: str, admin_database_url: str, issuer: LocalIssuer
+) -> None:
+    conn = await asyncpg.connect(admin_database_url)  # the app's role may only read it
     await conn.execute("UPDATE schema_migrations SET dirty = true")
     await conn.close()
     async with running_app(app_environ(database_url, issuer)) as (_, client):
@@ -46,9 +49,9 @@ async def test_dirty_schema_is_not_ready(database_url: str, issuer: LocalIssuer)
 
 
 async def test_newer_schema_is_ready_for_the_previous_release_during_a_canary(
-    database_url: str, issuer: LocalIssuer
+    database_url: str, admin_database_url: str, issuer: LocalIssuer
 ) -> None:
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(admin_database_url)
     await conn.execute("UPDATE schema_migrations SET version = $1", SCHEMA_VERSION + 1)
     await conn.close()
     async with running_app(app_environ(database_url, issuer)) as (_, client):
@@ -101,6 +104,7 @@ async def test_database_outage_is_not_ready_and_recovers_without_restart(
     own_postgres: EmbeddedPostgres, issuer: LocalIssuer
 ) -> None:
     url = own_postgres.url()
+    await ensure_roles(url)
     await Migrator(url, MIGRATIONS_DIR).up()
     async with running_app(app_environ(url, issuer)) as (_, client):
         assert (await client.get("/readyz")).status_code == 200

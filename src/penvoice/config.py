@@ -7,6 +7,7 @@ message names every bad or missing variable, so `penvoice serve` can fail fast.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -38,6 +39,10 @@ class Settings(BaseModel):
     db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     db_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5_000
+    # A request's transaction only waits on its own statements (it commits before the response
+    # is sent); an export or render never holds one at the client's pace. A session idle in a
+    # transaction this long is ended by PostgreSQL: its locks and snapshot go with it.
+    db_idle_in_transaction_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5_000
     readiness_check_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.5
     shutdown_drain_seconds: Annotated[float, Field(ge=0, le=120)] = 5.0
     shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20.0
@@ -52,6 +57,36 @@ class Settings(BaseModel):
     rate_limit_principal_burst: Annotated[float, Field(ge=1, le=1_000_000)] = 200.0
     rate_limit_per_org: Annotated[float, Field(ge=0, le=1_000_000)] = 100.0
     rate_limit_org_burst: Annotated[float, Field(ge=1, le=1_000_000)] = 400.0
+    # Peers whose X-Forwarded-For/-Proto uvicorn believes: addresses or networks (CIDR),
+    # comma-separated. Only the ingress's; by default loopback only. "*" is refused.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
+    # CSV exports (documents/csv_export.py): concurrent per pod and per organisation (in this
+    # process; a Rollout runs 2-3 pods), the longest a whole response may take, and the
+    # longest one write may wait on a client that does not read. An export holds a pooled
+    # connection only while it reads one page, never while it sends.
+    export_max_per_pod: Annotated[int, Field(ge=1, le=100)] = 4
+    export_max_per_org: Annotated[int, Field(ge=1, le=100)] = 2
+    export_deadline_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    export_send_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
+    # PDF renders (documents/render.py), in a worker process: the page cap, the longest a
+    # render may run before the worker is killed (both a 422 pdf-too-large), the longest a
+    # request waits for its turn (then a 503), and the cache of rendered documents by version.
+    # A 200-line invoice renders in about 0.25 s (1 s with the CJK font). The wait exceeds the
+    # render budget, so one refused render ahead of a request never turns it into a 503.
+    pdf_max_pages: Annotated[int, Field(ge=1, le=10_000)] = 100
+    pdf_render_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    pdf_render_wait_seconds: Annotated[float, Field(gt=0, le=60)] = 6.0
+    pdf_cache_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
+    # Quotas (quotas.py): what one user and one organisation may store. Sized so that no
+    # single account fills the 5 GiB database volume; each has its own problem type.
+    quota_orgs_per_user: Annotated[int, Field(ge=1, le=10_000)] = 10
+    quota_invoices_per_org: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
+    quota_lines_per_invoice: Annotated[int, Field(ge=1, le=250)] = 250
+    quota_lines_per_org: Annotated[int, Field(ge=1, le=100_000_000)] = 500_000
+    # The payment list returns every payment of an invoice, so this is also its length bound.
+    quota_payments_per_invoice: Annotated[int, Field(ge=1, le=1000)] = 100
+    quota_idempotency_keys_per_user: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
+    quota_idempotency_bytes_per_user: Annotated[int, Field(ge=1024, le=1024**3)] = 64 * 1024**2
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
 
@@ -76,6 +111,25 @@ class Settings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_peers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _peers_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for peer in value:
+            if peer == "*":
+                raise ValueError("'*' is not allowed: list the ingress's addresses or networks")
+            try:
+                ipaddress.ip_network(peer)  # strict, as uvicorn parses it
+            except ValueError:
+                raise ValueError(f"{peer!r} is not an IP address or network") from None
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

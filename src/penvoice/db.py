@@ -77,6 +77,9 @@ class Database:
                 "application_name": "penvoice-api",
                 "TimeZone": "UTC",  # `current_date` (overdue) agrees with the API's UTC dates
                 "statement_timeout": str(self._settings.db_statement_timeout_ms),
+                "idle_in_transaction_session_timeout": str(
+                    self._settings.db_idle_in_transaction_timeout_ms
+                ),
             },
         )
 

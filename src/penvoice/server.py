@@ -22,6 +22,7 @@ import uvicorn
 from penvoice.config import Settings
 from penvoice.health import ReadinessChecks
 from penvoice.limits import bounded_httptools_protocol
+from penvoice.quotas import Quotas, install_quotas
 from penvoice.web.edge import Edge
 
 log = logging.getLogger("penvoice.server")
@@ -66,6 +67,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def run(app: Edge, settings: Settings) -> None:
+    install_quotas(Quotas.from_settings(settings))  # the process's QUOTA_* settings
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -73,8 +75,9 @@ def run(app: Edge, settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # X-Forwarded-For/-Proto are believed only from these peers (the ingress's).
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
         timeout_keep_alive=95,  # longer than the proxy's idle timeout (Traefik: 90 s)
         lifespan="on",

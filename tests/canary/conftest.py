@@ -18,7 +18,8 @@ from tools.canary_lab.report import write_report
 from tools.canary_lab.scenarios import SCENARIOS
 
 from penvoice.dev.issuer import LocalIssuer
-from tests.conftest import APP_ROLE, PostgresServer
+from penvoice.dev.roles import OWNER_ROLE
+from tests.conftest import PostgresServer
 
 NO_PROMETHEUS = (
     "PROMETHEUS NOT INSTALLED (/usr/bin/prometheus missing): the canary gate is NOT verified "
@@ -38,7 +39,7 @@ def lab(
     """`lab(name)` runs a scenario (once) and returns its outcome and written report."""
     if prometheus_binary() is None:
         pytest.skip(NO_PROMETHEUS)
-    databases = Databases(postgres_server, migrated_template, APP_ROLE)
+    databases = Databases(postgres_server, migrated_template, OWNER_ROLE)
     root = Path(tmp_path_factory.mktemp("canary-lab"))
     done: dict[str, tuple[Outcome, dict[str, object]]] = {}
 

@@ -250,6 +250,9 @@ async def test_export_is_safe_against_formula_injection_by_default(billing: Bill
     _, rows, _ = await export(billing)
     names = sorted(row["customer_name"] for row in rows)
     assert names == sorted("'" + name for name in FORMULAS)
+    # ?raw=true: for programs, every value verbatim.
+    _, rows, _ = await export(billing, raw="true")
+    assert sorted(row["customer_name"] for row in rows) == sorted(FORMULAS)
 
 
 async def test_the_raw_form_writes_values_verbatim() -> None:

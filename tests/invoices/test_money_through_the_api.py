@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import free_port
-from tests.conftest import APP_ROLE, PostgresServer, app_environ
+from penvoice.dev.roles import OWNER_ROLE
+from tests.conftest import PostgresServer, app_environ
 from tests.test_money import CURRENCIES, Rate, Spec, reference_invoice, specs
 
 POOL = (
@@ -54,7 +55,7 @@ class Server:
 def server(
     postgres_server: PostgresServer, migrated_template: str, issuer: LocalIssuer
 ) -> Iterator[Server]:
-    name = postgres_server.create_database(template=migrated_template, owner=APP_ROLE)
+    name = postgres_server.create_database(template=migrated_template, owner=OWNER_ROLE)
     port = free_port()
     environ = {
         **os.environ,

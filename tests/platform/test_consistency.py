@@ -13,9 +13,11 @@ import pytest
 
 from penvoice.app import create_app
 from penvoice.config import Settings
+from penvoice.dev.roles import APP_ROLE, OWNER_ROLE
 from penvoice.migrate.cli import TOP_FLAGS
 from penvoice.migrate.flags import parse_flags
 from penvoice.migrate.usage import SUBCOMMAND_USAGE
+from tests.conftest import MIGRATIONS_DIR
 from tests.platform.conftest import WORKLOADS, Manifest, manifests, the
 
 NAMESPACE = "penvoice"
@@ -26,6 +28,10 @@ SECRET_SAMPLES = {
         "penvoice-pg-app",
         "uri",
     ): "postgresql://penvoice:s3cret@penvoice-pg-rw.penvoice:5432/penvoice",
+    (
+        "penvoice-pg-api",
+        "uri",
+    ): "postgresql://penvoice_app:s3cret@penvoice-pg-rw.penvoice:5432/penvoice",
     ("penvoice-api-kc", "client-secret"): "kc-client-secret",
 }
 
@@ -102,13 +108,31 @@ def test_the_manifest_configuration_is_valid_for_the_app() -> None:
 
 
 def test_secrets_come_from_cnpg_and_the_keycloak_client_secret() -> None:
-    cluster = the("Cluster")["metadata"]["name"]
+    cluster = the("Cluster")
+    name = cluster["metadata"]["name"]
     by_name = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in api_container()["env"]}
-    # CNPG's application Secret is <cluster>-app with the connection URI under `uri`.
-    assert by_name["DB_URL"] == {"name": f"{cluster}-app", "key": "uri"}
+    # The API connects as the managed role that owns nothing, with that role's Secret.
+    (role,) = cluster["spec"]["managed"]["roles"]
+    assert by_name["DB_URL"] == {"name": role["passwordSecret"]["name"], "key": "uri"}
     assert by_name["KC_API_CLIENT_SECRET"]["name"] == "penvoice-api-kc"
+    # Only the migrations keep the owner: CNPG's <cluster>-app Secret, URI under `uri`.
     job_env = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in job_container()["env"]}
-    assert job_env == {"DB_URL": {"name": f"{cluster}-app", "key": "uri"}}
+    assert job_env == {"DB_URL": {"name": f"{name}-app", "key": "uri"}}
+
+
+def test_the_api_role_is_the_one_the_migrations_grant_to_and_has_no_power() -> None:
+    cluster = the("Cluster")
+    (role,) = cluster["spec"]["managed"]["roles"]
+    assert role["name"] == APP_ROLE != cluster["spec"]["bootstrap"]["initdb"]["owner"] == OWNER_ROLE
+    assert role["ensure"] == "present"
+    assert role["login"] is True
+    for power in ("superuser", "bypassrls", "createdb", "createrole", "replication", "inherit"):
+        assert role[power] is False, power
+    assert role.get("inRoles", []) == []
+    grants = (MIGRATIONS_DIR / "000006_least_privilege_app_role.up.sql").read_text()
+    assert f"TO {APP_ROLE};" in grants
+    user = SECRET_SAMPLES[(role["passwordSecret"]["name"], "uri")].split("//")[1].split(":")[0]
+    assert user == APP_ROLE
 
 
 def test_job_env_is_exactly_what_its_command_line_expands() -> None:
@@ -408,3 +432,98 @@ def test_api_has_a_writable_tmp_and_a_disruption_budget() -> None:
     budget = the("PodDisruptionBudget")["spec"]
     assert budget["maxUnavailable"] == 1
     assert the("Rollout")["spec"]["replicas"] > budget["maxUnavailable"]
+
+
+# --- trust: NetworkPolicy, proxy headers, ingress middlewares (issue 17) ---------------------
+
+
+def _policy(name: str) -> Manifest:
+    return the("NetworkPolicy", name)
+
+
+def test_the_api_policy_selects_the_rollouts_pods_and_admits_only_traefik_and_prometheus() -> None:
+    policy = _policy("penvoice-api")["spec"]
+    assert selects(policy["podSelector"]["matchLabels"], pod_labels(the("Rollout")))
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    (rule,) = policy["ingress"]
+    sources = {
+        (
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        )
+        for peer in rule["from"]
+    }
+    assert sources == {("kube-system", "traefik"), ("monitoring", "prometheus")}
+    container_port = api_container()["ports"][0]["containerPort"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": container_port}]
+    # The ServiceMonitor's Prometheus is the one admitted: same namespace as the gate's.
+    query = the("AnalysisTemplate", "penvoice-success-rate")["spec"]["metrics"][0]["provider"]
+    assert ".monitoring:" in query["prometheus"]["address"]
+
+
+def test_the_api_may_reach_only_postgresql_dns_and_https() -> None:
+    egress = _policy("penvoice-api")["spec"]["egress"]
+    cluster = the("Cluster")["metadata"]["name"]
+    targets = []
+    for rule in egress:
+        (peer,) = rule["to"]
+        ports = sorted((p["protocol"], p["port"]) for p in rule["ports"])
+        if "ipBlock" in peer:
+            assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+            assert "10.0.0.0/8" in peer["ipBlock"]["except"]  # not the cluster's own pods
+            targets.append(("outside the cluster", ports))
+        elif "namespaceSelector" in peer:
+            assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+            targets.append(("dns", ports))
+        else:
+            assert peer["podSelector"]["matchLabels"] == {"cnpg.io/cluster": cluster}
+            targets.append(("postgresql", ports))
+    assert sorted(targets) == [
+        ("dns", [("TCP", 53), ("UDP", 53)]),
+        ("outside the cluster", [("TCP", 443)]),  # Keycloak's public URL
+        ("postgresql", [("TCP", 5432)]),
+    ]
+    assert Settings.from_environ(container_environment(api_container())).kc_issuer.startswith(
+        "https://"
+    )
+
+
+def test_the_migrations_and_postgresql_policies_fit_their_pods() -> None:
+    migrations = _policy("penvoice-migrations")["spec"]
+    assert selects(migrations["podSelector"]["matchLabels"], pod_labels(the("Job")))
+    assert "ingress" not in migrations  # nothing may connect to the Job
+    database = _policy("penvoice-pg")["spec"]
+    cluster = the("Cluster")["metadata"]["name"]
+    assert database["podSelector"]["matchLabels"] == {"cnpg.io/cluster": cluster}
+    admitted = [
+        peer["podSelector"]["matchLabels"]
+        for peer in database["ingress"][0]["from"]
+        if "podSelector" in peer
+    ]
+    assert pod_labels(the("Rollout")) in admitted
+    assert pod_labels(the("Job")) in admitted
+
+
+def test_proxy_headers_are_trusted_only_from_the_pod_network() -> None:
+    settings = Settings.from_environ(container_environment(api_container()))
+    assert settings.forwarded_allow_ips == ("10.42.0.0/16",)
+
+
+def test_the_ingress_applies_every_middleware_of_the_namespace() -> None:
+    annotation = the("Ingress")["metadata"]["annotations"][
+        "traefik.ingress.kubernetes.io/router.middlewares"
+    ]
+    applied = [ref.strip() for ref in annotation.split(",")]
+    defined = [
+        f"{doc['metadata']['namespace']}-{doc['metadata']['name']}@kubernetescrd"
+        for _, doc in manifests()
+        if doc["kind"] == "Middleware"
+    ]
+    assert sorted(applied) == sorted(defined)
+    assert all(ref.startswith(f"{NAMESPACE}-") for ref in applied)
+
+
+def test_the_ingress_body_limit_is_the_apps() -> None:
+    buffering = the("Middleware", "penvoice-body-limit")["spec"]["buffering"]
+    settings = Settings.from_environ(container_environment(api_container()))
+    assert buffering["maxRequestBodyBytes"] == settings.max_body_bytes

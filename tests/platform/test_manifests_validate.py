@@ -27,7 +27,15 @@ from tests.platform.conftest import (
 )
 
 KUBERNETES_VERSION = "1.34.0"
-CORE_KINDS = {"Namespace", "ConfigMap", "Job", "Service", "Ingress", "PodDisruptionBudget"}
+CORE_KINDS = {
+    "Namespace",
+    "ConfigMap",
+    "Job",
+    "Service",
+    "Ingress",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+}
 CUSTOM_KINDS = {
     ("argoproj.io", "Application"),
     ("argoproj.io", "Rollout"),
@@ -36,6 +44,9 @@ CUSTOM_KINDS = {
     ("postgresql.cnpg.io", "Cluster"),
     ("postgresql.cnpg.io", "ScheduledBackup"),
 }
+# No upstream CRD schema for these in ../shared/k8s-crds: validated against the structural
+# schemas below (written here from Traefik v3's documented Middleware fields), not upstream's.
+STRUCTURAL_KINDS = {("traefik.io", "Middleware")}
 METADATA_FIELDS = {"name", "namespace", "labels", "annotations", "finalizers"}
 
 
@@ -46,7 +57,7 @@ def _group(api_version: str) -> str:
 def test_every_object_is_a_known_kind() -> None:
     kinds = {(_group(doc["apiVersion"]), doc["kind"]) for _, doc in manifests()}
     core = {(group, kind) for group, kind in kinds if kind in CORE_KINDS}
-    assert kinds == core | CUSTOM_KINDS
+    assert kinds == core | CUSTOM_KINDS | STRUCTURAL_KINDS
 
 
 # --- core kinds: kubernetes-validate --------------------------------------------------------
@@ -190,3 +201,113 @@ def test_crd_validation_rejects_mistakes(kind: str, mutate: Any) -> None:
     obj = next(doc for _, doc in manifests() if doc["kind"] == kind)
     mutate(obj)
     assert _crd_errors(obj) != []
+
+
+# --- Traefik Middleware: structural schemas (no upstream CRD here) --------------------------
+
+_SOURCE_CRITERION = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "ipStrategy": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "depth": {"type": "integer", "minimum": 0},
+                "excludedIPs": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "requestHeaderName": {"type": "string"},
+        "requestHost": {"type": "boolean"},
+    },
+    "maxProperties": 1,
+}
+_DURATION = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
+MIDDLEWARE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "traefik.io/v1alpha1"},
+        "kind": {"const": "Middleware"},
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "maxProperties": 1,
+            "properties": {
+                "rateLimit": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["average"],
+                    "properties": {
+                        "average": {"type": "integer", "minimum": 1},
+                        "period": _DURATION,
+                        "burst": {"type": "integer", "minimum": 1},
+                        "sourceCriterion": _SOURCE_CRITERION,
+                    },
+                },
+                "inFlightReq": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["amount"],
+                    "properties": {
+                        "amount": {"type": "integer", "minimum": 1},
+                        "sourceCriterion": _SOURCE_CRITERION,
+                    },
+                },
+                "buffering": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        name: {"type": "integer", "minimum": 0}
+                        for name in (
+                            "maxRequestBodyBytes",
+                            "memRequestBodyBytes",
+                            "maxResponseBodyBytes",
+                            "memResponseBodyBytes",
+                        )
+                    }
+                    | {"retryExpression": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+
+def _middleware_errors(obj: Manifest) -> list[str]:
+    validator = jsonschema.Draft7Validator(MIDDLEWARE_SCHEMA)
+    errors = [
+        f"{'.'.join(str(p) for p in error.absolute_path)}: {error.message}"
+        for error in validator.iter_errors(obj)
+    ]
+    unknown = set(obj["metadata"]) - METADATA_FIELDS
+    return errors + [f"metadata.{name}: not an ObjectMeta field used here" for name in unknown]
+
+
+def test_traefik_middlewares_validate_structurally() -> None:
+    middlewares = [doc for _, doc in manifests() if doc["kind"] == "Middleware"]
+    assert {m["metadata"]["name"] for m in middlewares} == {
+        "penvoice-ratelimit",
+        "penvoice-inflight",
+        "penvoice-body-limit",
+    }
+    for middleware in middlewares:
+        assert _middleware_errors(middleware) == [], middleware["metadata"]["name"]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda o: o["spec"].update(rateLimitt={"average": 1}),
+        lambda o: o["spec"].setdefault("rateLimit", {}).update(average="fifty"),
+        lambda o: o["spec"].setdefault("rateLimit", {}).update(period="1 second"),
+        lambda o: o.update(apiVersion="traefik.containo.us/v1alpha1"),
+    ],
+)
+def test_middleware_validation_rejects_mistakes(mutate: Any) -> None:
+    obj = copy.deepcopy(the("Middleware", "penvoice-ratelimit"))
+    mutate(obj)
+    assert _middleware_errors(obj) != []

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from penvoice.dev.issuer import LocalIssuer
-from tests.conftest import APP_ROLE, PostgresServer, app_environ
+from penvoice.dev.roles import OWNER_ROLE
+from tests.conftest import PostgresServer, app_environ
 from tests.reliability.server import ServerProcess, serve
 
 SHARED_MAX_BODY_BYTES = 65536
@@ -18,7 +19,7 @@ def shared_server(
     postgres_server: PostgresServer, migrated_template: str, issuer: LocalIssuer
 ) -> Iterator[ServerProcess]:
     """`penvoice serve` on its own database; nothing it logs may be an error."""
-    name = postgres_server.create_database(template=migrated_template, owner=APP_ROLE)
+    name = postgres_server.create_database(template=migrated_template, owner=OWNER_ROLE)
     environ = app_environ(
         postgres_server.app_url_for(name), issuer, MAX_BODY_BYTES=str(SHARED_MAX_BODY_BYTES)
     )

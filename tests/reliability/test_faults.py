@@ -22,6 +22,7 @@ import pytest
 from penvoice.customers import repository as customers_repository
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres
+from penvoice.dev.roles import APP_ROLE, ensure_roles
 from penvoice.migrate.runner import Migrator
 from tests.conftest import MIGRATIONS_DIR, app_environ, running_app
 from tests.reliability.load import Call, Outcome, bearer, new_key, run_load, send
@@ -75,8 +76,10 @@ async def wait_for_status(
 async def test_database_stopped_under_load_fails_fast_and_recovers_without_restart(
     own_postgres: EmbeddedPostgres, issuer: LocalIssuer
 ) -> None:
-    url = own_postgres.url()
-    await Migrator(url, MIGRATIONS_DIR).up()
+    admin_url = own_postgres.url()
+    await ensure_roles(admin_url)
+    await Migrator(admin_url, MIGRATIONS_DIR).up()
+    url = own_postgres.url(user=APP_ROLE)
     environ = app_environ(url, issuer, DB_POOL_TIMEOUT_SECONDS=str(POOL_TIMEOUT))
     token = issuer.mint_token("outage-owner", expires_in=600)
     with serve(environ) as server:
@@ -97,7 +100,7 @@ async def test_database_stopped_under_load_fails_fast_and_recovers_without_resta
             )
             await asyncio.sleep(1.5)
             # Requests caught mid-query when the server goes: blocked on a lock.
-            blocker = await asyncpg.connect(url)
+            blocker = await asyncpg.connect(admin_url)
             await blocker.execute("BEGIN; LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE")
             caught = [
                 asyncio.create_task(send(probe, 99, Call("GET", "/v1/me", None, bearer(token))))

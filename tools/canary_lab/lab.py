@@ -55,19 +55,19 @@ NAMESPACE = "penvoice"
 class Databases:
     """Where pods point: a fresh migrated database per scenario, an empty one to repoint to."""
 
-    def __init__(self, server: Any, migrated_template: str, app_role: str) -> None:
+    def __init__(self, server: Any, migrated_template: str, owner_role: str) -> None:
         self.server = server  # tests.conftest.PostgresServer
         self.template = migrated_template
-        self.app_role = app_role
+        self.owner_role = owner_role  # owns the databases; the pods connect as the app role
         self.created: list[str] = []
 
     def migrated(self) -> str:
-        name = self.server.create_database(template=self.template, owner=self.app_role)
+        name = self.server.create_database(template=self.template, owner=self.owner_role)
         self.created.append(name)
         return str(self.server.app_url_for(name))
 
     def empty(self) -> str:
-        name = self.server.create_database(owner=self.app_role)
+        name = self.server.create_database(owner=self.owner_role)
         self.created.append(name)
         return str(self.server.app_url_for(name))
 
@@ -475,7 +475,8 @@ async def _final_counts(
 def standalone_infra() -> Iterator[tuple[Databases, LocalIssuer]]:
     """For `make canary-lab`: an embedded PostgreSQL and a local issuer, like `penvoice dev`."""
     from penvoice.dev.postgres import EmbeddedPostgres  # noqa: PLC0415
-    from tests.conftest import APP_ROLE, PostgresServer  # noqa: PLC0415
+    from penvoice.dev.roles import OWNER_ROLE  # noqa: PLC0415
+    from tests.conftest import PostgresServer  # noqa: PLC0415
 
     data = Path(tempfile.mkdtemp(prefix="canary-lab-pg-"))
     embedded = EmbeddedPostgres(data / "data")
@@ -483,7 +484,7 @@ def standalone_infra() -> Iterator[tuple[Databases, LocalIssuer]]:
     try:
         server = PostgresServer(admin_url=embedded.url(), embedded=embedded)
         template = _migrated_template(server)
-        databases = Databases(server, template, APP_ROLE)
+        databases = Databases(server, template, OWNER_ROLE)
         with LocalIssuer() as issuer:
             try:
                 yield databases, issuer
@@ -495,10 +496,11 @@ def standalone_infra() -> Iterator[tuple[Databases, LocalIssuer]]:
 
 
 def _migrated_template(server: Any) -> str:
+    from penvoice.dev.roles import OWNER_ROLE  # noqa: PLC0415
     from penvoice.migrate.runner import Migrator  # noqa: PLC0415
-    from tests.conftest import APP_ROLE, MIGRATIONS_DIR  # noqa: PLC0415
+    from tests.conftest import MIGRATIONS_DIR  # noqa: PLC0415
 
-    server.ensure_app_role()
-    name: str = server.create_database(owner=APP_ROLE)
-    asyncio.run(Migrator(server.app_url_for(name), MIGRATIONS_DIR).up())
+    server.ensure_roles()
+    name: str = server.create_database(owner=OWNER_ROLE)
+    asyncio.run(Migrator(server.owner_url_for(name), MIGRATIONS_DIR).up())
     return name

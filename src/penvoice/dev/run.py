@@ -26,12 +26,12 @@ from penvoice.app import create_app
 from penvoice.config import Settings
 from penvoice.dev.issuer import LocalIssuer, load_state, persistent_issuer
 from penvoice.dev.postgres import EmbeddedPostgres
+from penvoice.dev.roles import APP_ROLE, OWNER_ROLE, ensure_roles
 from penvoice.migrate.errors import NoChange
 from penvoice.migrate.runner import Migrator
 from penvoice.server import run
 
 DEV_DATABASE = "penvoice"
-DEV_ROLE = "penvoice"
 DEV_SUBJECT = "dev-user"
 DEV_EMAIL = "dev@penvoice.local"
 TOKEN_LIFETIME_SECONDS = 12 * 3600
@@ -46,19 +46,18 @@ def default_migrations_dir() -> Path:
 
 
 async def _prepare_database(pg: EmbeddedPostgres, migrations: Path) -> str:
-    """A database owned by a plain role, as on the platform, so row-level security applies."""
+    """As on the platform: the database owned by a plain role that runs the migrations, and
+    the API's URL as the role that owns nothing (so it meets every row-level policy)."""
+    await ensure_roles(pg.url())
     conn = await asyncpg.connect(pg.url())
     try:
-        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", DEV_ROLE):
-            await conn.execute(f"CREATE ROLE {DEV_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEV_DATABASE):
-            await conn.execute(f'CREATE DATABASE "{DEV_DATABASE}" OWNER {DEV_ROLE}')
+            await conn.execute(f'CREATE DATABASE "{DEV_DATABASE}" OWNER {OWNER_ROLE}')
     finally:
         await conn.close()
-    url = pg.url(DEV_DATABASE, user=DEV_ROLE)
     with contextlib.suppress(NoChange):  # already at the newest version
-        await Migrator(url, migrations).up()
-    return url
+        await Migrator(pg.url(DEV_DATABASE, user=OWNER_ROLE), migrations).up()
+    return pg.url(DEV_DATABASE, user=APP_ROLE)
 
 
 def main(argv: Sequence[str]) -> int:

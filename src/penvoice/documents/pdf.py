@@ -79,6 +79,14 @@ class NotRenderable(ValueError):
     """The invoice has no document (a draft: no number, no dates, no snapshots)."""
 
 
+class TooManyPages(ValueError):
+    """The document would run past the page cap; rendering stopped at the first page over."""
+
+    def __init__(self, max_pages: int) -> None:
+        super().__init__(f"the document runs past {max_pages} pages")
+        self.max_pages = max_pages
+
+
 @dataclass(frozen=True)
 class TaxSummaryRow:
     """One rate on the invoice: the sums of the stored per-line figures."""
@@ -169,9 +177,10 @@ def _date(value: date | None) -> str:
 
 
 class _InvoiceDocument(FPDF):
-    def __init__(self, invoice: InvoiceRow, faces: Faces) -> None:
+    def __init__(self, invoice: InvoiceRow, faces: Faces, max_pages: int | None = None) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.invoice = invoice
+        self.max_pages = max_pages
         self.org_name = _text(invoice.org_snapshot, "name")
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN)
@@ -188,6 +197,13 @@ class _InvoiceDocument(FPDF):
         if invoice.finalized_at is not None:  # the same invoice renders the same bytes
             self.set_creation_date(invoice.finalized_at)
         self.set_text_color(*INK)
+
+    def add_page(self, *args: Any, **kwargs: Any) -> None:
+        """Every page break comes here (explicit or automatic): the page cap stops the
+        render at once, before any more work is spent on a document that is refused."""
+        if self.max_pages is not None and self.page >= self.max_pages:
+            raise TooManyPages(self.max_pages)
+        super().add_page(*args, **kwargs)
 
     def _render_styled_text_line(self, *args: Any, **kwargs: Any) -> bool:
         """Work around fpdf2 2.8.9 (py-pdf/fpdf2#1772, not fully fixed by #1775): when a
@@ -254,8 +270,11 @@ class _InvoiceDocument(FPDF):
         self.set_text_color(*colour)
 
 
-def render_invoice_pdf(invoice: InvoiceRow, lines: Sequence[LineRow]) -> bytes:
-    """The invoice document. Raises NotRenderable for a draft."""
+def render_invoice_pdf(
+    invoice: InvoiceRow, lines: Sequence[LineRow], *, max_pages: int | None = None
+) -> bytes:
+    """The invoice document. Raises NotRenderable for a draft, TooManyPages past
+    `max_pages`."""
     if invoice.status == "draft" or invoice.number is None:
         raise NotRenderable("A draft has no document; finalize it first.")
     texts = [
@@ -266,7 +285,7 @@ def render_invoice_pdf(invoice: InvoiceRow, lines: Sequence[LineRow]) -> bytes:
         *(line.description for line in lines),
         *(tax.display_name for line in lines for tax in line.taxes),
     ]
-    pdf = _InvoiceDocument(invoice, choose_faces(texts))
+    pdf = _InvoiceDocument(invoice, choose_faces(texts), max_pages)
     pdf.add_page()
     _parties_and_dates(pdf, invoice)
     _line_table(pdf, invoice, lines)

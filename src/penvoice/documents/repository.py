@@ -1,8 +1,8 @@
-"""SQL of the invoice export: the invoice list's filters, read through a server-side cursor."""
+"""SQL of the invoice export: the invoice list's filters, read in keyset pages."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -11,7 +11,8 @@ from penvoice.db import Connection
 from penvoice.invoices.repository import InvoiceFilters, filter_args, filter_conditions
 
 # The invoice list's own filter conditions; the customer's name comes from the snapshot
-# taken at finalization, or, for a draft, from the customer as it is now.
+# taken at finalization, or, for a draft, from the customer as it is now. Every row at once:
+# the benchmark's in-memory control (bench/csv_export.py); the API reads EXPORT_PAGE_QUERY.
 EXPORT_QUERY = f"""
     SELECT i.id, i.number, i.status,
            coalesce(i.customer_snapshot ->> 'name', c.name) AS customer_name,
@@ -23,11 +24,30 @@ EXPORT_QUERY = f"""
     ORDER BY i.created_at DESC, i.id DESC"""  # noqa: S608 - fixed text
 
 
-async def export_rows(
-    conn: Connection, org_id: UUID, filters: InvoiceFilters, *, chunk_rows: int
-) -> AsyncGenerator[asyncpg.Record, None]:
-    """Every matching invoice, newest first, fetched `chunk_rows` at a time through a
-    server-side cursor (the caller holds the transaction the cursor lives in)."""
-    cursor = conn.cursor(EXPORT_QUERY, *filter_args(org_id, filters), prefetch=chunk_rows)
-    async for record in cursor:
-        yield record
+# One page after a keyset position: each page is read in its own short transaction.
+EXPORT_PAGE_QUERY = f"""
+    SELECT i.id, i.number, i.status,
+           coalesce(i.customer_snapshot ->> 'name', c.name) AS customer_name,
+           i.currency, i.issue_date, i.due_date, i.subtotal, i.tax_total, i.total,
+           i.amount_paid, i.amount_due, i.created_at
+    FROM invoices i
+    JOIN customers c ON c.org_id = i.org_id AND c.id = i.customer_id
+    WHERE {filter_conditions("i")}
+      AND ($8::timestamptz IS NULL OR (i.created_at, i.id) < ($8, $9))
+    ORDER BY i.created_at DESC, i.id DESC
+    LIMIT $10"""  # noqa: S608 - fixed text
+
+
+async def export_page(
+    conn: Connection,
+    org_id: UUID,
+    filters: InvoiceFilters,
+    *,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Up to `limit` matching invoices after the keyset position `after`, newest first."""
+    created_at, last_id = after if after else (None, None)
+    return await conn.fetch(
+        EXPORT_PAGE_QUERY, *filter_args(org_id, filters), created_at, last_id, limit
+    )

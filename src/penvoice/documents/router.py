@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -133,5 +133,12 @@ async def export_invoices_csv(
     request: Request,
     access: AsViewer,
     filters: FilterQuery,
+    raw: Annotated[
+        bool,
+        Query(
+            description="Values verbatim. By default a text cell that a spreadsheet would "
+            "run as a formula (starting with = + - @, tab, CR or LF) is prefixed with '."
+        ),
+    ] = False,
 ) -> InvoiceCsvExport:
-    return InvoiceCsvExport(database_of(request), access.principal, access.org_id, filters)
+    return InvoiceCsvExport(database_of(request), access.principal, access.org_id, filters, raw=raw)

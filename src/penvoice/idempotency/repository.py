@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from penvoice import quotas
 from penvoice.db import Connection
 
 
@@ -42,6 +43,7 @@ async def find(conn: Connection, subject: str, key: str) -> StoredResponse | Non
 
 
 async def store(conn: Connection, subject: str, key: str, response: StoredResponse) -> None:
+    await quotas.check_new_idempotent_response(conn, subject, len(response.body))
     await conn.execute(
         """INSERT INTO idempotency_keys
                (subject, key, fingerprint, status_code, response_body, response_headers)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from penvoice import quotas
 from penvoice.concurrency import check_version
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
@@ -46,6 +47,7 @@ async def get(conn: Connection, access: OrgAccess, invoice_id: UUID) -> InvoiceR
 
 async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate) -> UUID:
     """The new draft's id (the route answers the invoice as the database renders it)."""
+    await quotas.check_new_invoice(conn, access.org_id, len(body.lines))
     customer = await _billable_customer(conn, access.org_id, body.customer_id)
     org = await orgs.get_org(conn, access.org_id)
     assert org is not None
@@ -83,6 +85,7 @@ async def update_draft(
         await _billable_customer(conn, access.org_id, body.customer_id)
     totals = _totals_of(invoice)
     if body.lines is not None:  # amounts are minor units: only new lines change the figures
+        await quotas.check_new_lines(conn, access.org_id, invoice_id, len(body.lines))
         rates = await _usable_rates(conn, access.org_id, body.lines)
         lines, totals = price_body_lines(body.lines, rates, body.currency or invoice.currency)
         await repository.replace_lines(conn, access.org_id, invoice_id, lines)

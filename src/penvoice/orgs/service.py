@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from penvoice import quotas
 from penvoice.auth import Principal
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
@@ -43,6 +44,7 @@ def grantable_roles(role: str | None) -> frozenset[str]:
 
 async def create_org(conn: Connection, principal: Principal, body: OrgCreate) -> OrgRow:
     """Any signed-in user may create an organisation and becomes its owner."""
+    await quotas.check_new_org(conn, principal.subject)
     org_id = uuid.uuid4()
     await tenancy.enter_org(conn, org_id)
     await repository.insert_org(conn, org_id, body.model_dump())

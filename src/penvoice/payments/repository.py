@@ -56,12 +56,18 @@ async def insert(
     return PaymentRow(**dict(row))
 
 
+# An invoice stores at most QUOTA_PAYMENTS_PER_INVOICE payments (at most 1,000), so the list
+# is whole; the LIMIT keeps the read bounded whatever is stored.
+MAX_LISTED_PAYMENTS = 1000
+
+
 async def list_for_invoice(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[PaymentRow]:
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM payments WHERE org_id = $1 AND invoice_id = $2
-            ORDER BY created_at, id""",  # noqa: S608
+            ORDER BY created_at, id LIMIT $3""",  # noqa: S608
         org_id,
         invoice_id,
+        MAX_LISTED_PAYMENTS,
     )
     return [PaymentRow(**dict(row)) for row in rows]
 

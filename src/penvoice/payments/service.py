@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
+from penvoice import quotas
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
 from penvoice.errors import (
@@ -58,6 +59,7 @@ async def record(
         raise ValidationFailed.for_field(
             "body.amount", f"must not exceed the amount due, {invoice.amount_due}"
         )
+    await quotas.check_new_payment(conn, access.org_id, invoice_id)
     payment = await repository.insert(
         conn,
         access.org_id,

@@ -1,0 +1,244 @@
+"""Quotas: how much one user and one organisation may store (issue 17).
+
+Anyone with a login can create organisations, so each stored volume has a bound, a setting
+with a safe default, and its own problem type. A check runs inside the request's transaction
+before anything is written, so a refused request writes nothing (and a request that would
+pass the bound only at commit is rolled back whole, its Idempotency-Key unused).
+
+- organisations a user owns: QUOTA_ORGS_PER_USER (10), 409 org-quota-exceeded;
+- invoices per organisation, drafts included: QUOTA_INVOICES_PER_ORG (50,000), 409
+  invoice-quota-exceeded;
+- lines per invoice: QUOTA_LINES_PER_INVOICE (250), 422 line-quota-exceeded; lines per
+  organisation: QUOTA_LINES_PER_ORG (500,000), 409 line-quota-exceeded;
+- payments per invoice, deleted ones included (they stay stored): QUOTA_PAYMENTS_PER_INVOICE
+  (100), 409 payment-quota-exceeded;
+- responses kept for Idempotency-Keys per user (48 h each): QUOTA_IDEMPOTENCY_KEYS_PER_USER
+  (5,000) and QUOTA_IDEMPOTENCY_BYTES_PER_USER (64 MiB), 409 idempotency-quota-exceeded.
+
+Counts stop at the bound (`LIMIT`), so a check costs at most one index range of that size.
+Two concurrent requests of one tenant may both pass a count and overshoot it by one each:
+the bound is soft by at most the tenant's concurrent requests, which the pool bounds.
+
+The quotas in force: `install_quotas(settings)` (the server does it at start) sets the
+process's; `using(quotas)` overrides them for the current context (tests, other apps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import ClassVar
+from uuid import UUID
+
+from penvoice.config import Settings
+from penvoice.db import Connection
+from penvoice.errors import PenvoiceError
+
+MIB = 1024 * 1024
+
+
+class QuotaExceeded(PenvoiceError):
+    status = 409
+    quota: ClassVar[str] = ""
+
+    def __init__(self, detail: str, limit: int) -> None:
+        super().__init__(detail, extra={"quota": self.quota, "limit": limit})
+
+
+class OrgQuotaExceeded(QuotaExceeded):
+    slug = "org-quota-exceeded"
+    title = "Organisation quota reached"
+    quota = "orgs_per_user"
+
+
+class InvoiceQuotaExceeded(QuotaExceeded):
+    slug = "invoice-quota-exceeded"
+    title = "Invoice quota reached"
+    quota = "invoices_per_org"
+
+
+class LineQuotaExceeded(QuotaExceeded):
+    slug = "line-quota-exceeded"
+    title = "Invoice line quota reached"
+    quota = "lines_per_org"
+
+
+class LinesPerInvoiceExceeded(LineQuotaExceeded):
+    status = 422
+    quota = "lines_per_invoice"
+
+
+class PaymentQuotaExceeded(QuotaExceeded):
+    slug = "payment-quota-exceeded"
+    title = "Payment quota reached"
+    quota = "payments_per_invoice"
+
+
+class IdempotencyQuotaExceeded(QuotaExceeded):
+    slug = "idempotency-quota-exceeded"
+    title = "Idempotency-Key quota reached"
+    quota = "idempotency_keys_per_user"
+
+
+class IdempotencyBytesExceeded(IdempotencyQuotaExceeded):
+    quota = "idempotency_bytes_per_user"
+
+
+@dataclass(frozen=True)
+class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
+    orgs_per_user: int = 10
+    invoices_per_org: int = 50_000
+    lines_per_invoice: int = 250
+    lines_per_org: int = 500_000
+    payments_per_invoice: int = 100
+    idempotency_keys_per_user: int = 5_000
+    idempotency_bytes_per_user: int = 64 * MIB
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Quotas:
+        return cls(
+            orgs_per_user=settings.quota_orgs_per_user,
+            invoices_per_org=settings.quota_invoices_per_org,
+            lines_per_invoice=settings.quota_lines_per_invoice,
+            lines_per_org=settings.quota_lines_per_org,
+            payments_per_invoice=settings.quota_payments_per_invoice,
+            idempotency_keys_per_user=settings.quota_idempotency_keys_per_user,
+            idempotency_bytes_per_user=settings.quota_idempotency_bytes_per_user,
+        )
+
+
+DEFAULT_QUOTAS = Quotas()
+_installed = DEFAULT_QUOTAS
+_current: ContextVar[Quotas | None] = ContextVar("penvoice_quotas", default=None)
+
+
+def install_quotas(quotas: Quotas) -> None:
+    """The process's quotas (`Quotas.from_settings(settings)`)."""
+    global _installed  # noqa: PLW0603 - one process, one configuration
+    _installed = quotas
+
+
+def current() -> Quotas:
+    return _current.get() or _installed
+
+
+@contextmanager
+def using(quotas: Quotas) -> Iterator[None]:
+    token = _current.set(quotas)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+async def _count_up_to(conn: Connection, sql: str, limit: int, *args: object) -> int:
+    """Rows of `sql`, counted only up to `limit` (fixed SQL text of this module)."""
+    count: int = await conn.fetchval(
+        f"SELECT count(*) FROM ({sql} LIMIT ${len(args) + 1}) s",  # noqa: S608
+        *args,
+        limit,
+    )
+    return count
+
+
+async def check_new_org(conn: Connection, subject: str) -> None:
+    """Before a user creates an organisation: the ones they own (their memberships are
+    visible to them under row-level security once the principal is entered)."""
+    limit = current().orgs_per_user
+    owned = await _count_up_to(
+        conn, "SELECT 1 FROM memberships WHERE subject = $1 AND role = 'owner'", limit, subject
+    )
+    if owned >= limit:
+        raise OrgQuotaExceeded(f"You own {limit} organisations, the most one user may.", limit)
+
+
+async def check_new_invoice(conn: Connection, org_id: UUID, new_lines: int) -> None:
+    """Before a draft is created: invoices and lines of the organisation, lines of the draft."""
+    check_lines_per_invoice(new_lines)
+    quotas = current()
+    invoices = await _count_up_to(
+        conn, "SELECT 1 FROM invoices WHERE org_id = $1", quotas.invoices_per_org, org_id
+    )
+    if invoices >= quotas.invoices_per_org:
+        raise InvoiceQuotaExceeded(
+            f"This organisation has {quotas.invoices_per_org} invoices, the most it may store.",
+            quotas.invoices_per_org,
+        )
+    await check_lines_per_org(conn, org_id, new_lines, replaced=0)
+
+
+def check_lines_per_invoice(new_lines: int) -> None:
+    limit = current().lines_per_invoice
+    if new_lines > limit:
+        raise LinesPerInvoiceExceeded(f"An invoice may have at most {limit} lines.", limit)
+
+
+async def check_new_lines(conn: Connection, org_id: UUID, invoice_id: UUID, new_lines: int) -> None:
+    """Before a draft's lines are replaced by `new_lines` lines."""
+    check_lines_per_invoice(new_lines)
+    replaced: int = await conn.fetchval(
+        "SELECT count(*) FROM invoice_lines WHERE org_id = $1 AND invoice_id = $2",
+        org_id,
+        invoice_id,
+    )
+    await check_lines_per_org(conn, org_id, new_lines, replaced)
+
+
+async def check_lines_per_org(
+    conn: Connection, org_id: UUID, new_lines: int, replaced: int
+) -> None:
+    """`new_lines` are about to replace `replaced` lines of the organisation."""
+    limit = current().lines_per_org
+    if new_lines <= replaced:
+        return
+    stored = await _count_up_to(
+        conn, "SELECT 1 FROM invoice_lines WHERE org_id = $1", limit + 1, org_id
+    )
+    if stored - replaced + new_lines > limit:
+        raise LineQuotaExceeded(
+            f"This organisation would store over {limit} invoice lines, the most it may.", limit
+        )
+
+
+async def check_new_payment(conn: Connection, org_id: UUID, invoice_id: UUID) -> None:
+    """Before a payment is recorded: every payment of the invoice, deleted ones included."""
+    limit = current().payments_per_invoice
+    recorded = await _count_up_to(
+        conn,
+        "SELECT 1 FROM payments WHERE org_id = $1 AND invoice_id = $2",
+        limit,
+        org_id,
+        invoice_id,
+    )
+    if recorded >= limit:
+        raise PaymentQuotaExceeded(
+            f"This invoice has {limit} payments recorded (deleted ones included), the most "
+            "one invoice may.",
+            limit,
+        )
+
+
+async def check_new_idempotent_response(conn: Connection, subject: str, size: int) -> None:
+    """Before a response is kept for its Idempotency-Key: the user's stored responses."""
+    quotas = current()
+    row = await conn.fetchrow(
+        """SELECT count(*) AS keys, coalesce(sum(octet_length(response_body)), 0) AS bytes
+           FROM (SELECT response_body FROM idempotency_keys WHERE subject = $1 LIMIT $2) s""",
+        subject,
+        quotas.idempotency_keys_per_user,
+    )
+    assert row is not None
+    if row["keys"] >= quotas.idempotency_keys_per_user:
+        raise IdempotencyQuotaExceeded(
+            f"You have {quotas.idempotency_keys_per_user} responses kept for Idempotency-Keys "
+            "(48 hours each), the most one user may; retry later or without the header.",
+            quotas.idempotency_keys_per_user,
+        )
+    if row["bytes"] + size > quotas.idempotency_bytes_per_user:
+        raise IdempotencyBytesExceeded(
+            f"Your responses kept for Idempotency-Keys would exceed "
+            f"{quotas.idempotency_bytes_per_user} bytes; retry later or without the header.",
+            quotas.idempotency_bytes_per_user,
+        )

@@ -1,0 +1,218 @@
+"""Quotas (issue 17): a quota reached answers its own problem and writes nothing — no row,
+no event, no stored Idempotency-Key (a retry once there is room creates the resource)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+
+from penvoice import quotas
+from penvoice.config import Settings
+from penvoice.quotas import Quotas
+from tests.conftest import Api
+from tests.invoices.conftest import LINE, Billing, make_billing
+
+pytestmark = pytest.mark.anyio
+
+PROBLEMS = "https://penvoice.app/problems/"
+TABLES = (
+    "organisations",
+    "memberships",
+    "invoices",
+    "invoice_lines",
+    "payments",
+    "events",
+    "idempotency_keys",
+    "customers",
+)
+
+
+async def _counts(admin_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in TABLES}
+    finally:
+        await conn.close()
+
+
+def _refused(response: Any, status: int, slug: str, quota: str, limit: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEMS + slug
+    assert (problem["quota"], problem["limit"]) == (quota, limit)
+
+
+@pytest.fixture
+async def billing(api: Api) -> Billing:
+    return await make_billing(api)
+
+
+def test_the_settings_defaults_are_the_quotas_defaults() -> None:
+    settings = Settings.from_environ(
+        {"DB_URL": "postgresql://x/y", "KC_ISSUER": "http://x/realms/y", "KC_AUDIENCE": "z"}
+    )
+    assert Quotas.from_settings(settings) == quotas.DEFAULT_QUOTAS == Quotas()
+    overridden = Settings.from_environ(
+        {
+            "DB_URL": "postgresql://x/y",
+            "KC_ISSUER": "http://x/realms/y",
+            "KC_AUDIENCE": "z",
+            "QUOTA_PAYMENTS_PER_INVOICE": "7",
+        }
+    )
+    assert Quotas.from_settings(overridden).payments_per_invoice == 7
+
+
+async def test_organisations_per_user_at_the_default(api: Api, admin_database_url: str) -> None:
+    limit = quotas.DEFAULT_QUOTAS.orgs_per_user
+    for n in range(limit):
+        await api.create_org("founder", name=f"Org {n}")
+    before = await _counts(admin_database_url)
+    key = str(uuid.uuid4())
+    refused = await api.client.post(
+        "/v1/orgs",
+        json={"name": "One too many"},
+        headers={**api.auth("founder"), "Idempotency-Key": key},
+    )
+    _refused(refused, 409, "org-quota-exceeded", "orgs_per_user", limit)
+    assert await _counts(admin_database_url) == before
+    await api.create_org("someone-else")  # the quota is the user's, not everyone's
+    # Membership by invitation is not ownership: only owned organisations count.
+    with quotas.using(Quotas(orgs_per_user=limit + 1)):
+        retried = await api.client.post(
+            "/v1/orgs",
+            json={"name": "One too many"},
+            headers={**api.auth("founder"), "Idempotency-Key": key},
+        )
+    assert retried.status_code == 201, retried.text  # the key was not used up
+
+
+async def test_invoices_per_organisation(billing: Billing, admin_database_url: str) -> None:
+    with quotas.using(Quotas(invoices_per_org=2)):
+        await billing.draft()
+        await billing.draft()
+        before = await _counts(admin_database_url)
+        key = str(uuid.uuid4())
+        refused = await billing.post(
+            "/invoices",
+            {"customer_id": billing.customer_id, "lines": [LINE]},
+            **{"Idempotency-Key": key},
+        )
+        _refused(refused, 409, "invoice-quota-exceeded", "invoices_per_org", 2)
+        assert await _counts(admin_database_url) == before
+    with quotas.using(Quotas(invoices_per_org=3)):
+        retried = await billing.post(
+            "/invoices",
+            {"customer_id": billing.customer_id, "lines": [LINE]},
+            **{"Idempotency-Key": key},
+        )
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
+
+
+async def test_lines_per_invoice_and_per_organisation(
+    billing: Billing, admin_database_url: str
+) -> None:
+    client = billing.api.client
+    with quotas.using(Quotas(lines_per_invoice=3, lines_per_org=5)):
+        before = await _counts(admin_database_url)
+        refused = await billing.post(
+            "/invoices", {"customer_id": billing.customer_id, "lines": [LINE] * 4}
+        )
+        _refused(refused, 422, "line-quota-exceeded", "lines_per_invoice", 3)
+        assert await _counts(admin_database_url) == before
+
+        draft = await billing.draft([LINE] * 3)
+        path = f"{billing.base}/invoices/{draft['id']}"
+        too_long = await client.patch(path, json={"lines": [LINE] * 4}, headers=billing.headers())
+        _refused(too_long, 422, "line-quota-exceeded", "lines_per_invoice", 3)
+
+        before = await _counts(admin_database_url)
+        refused = await billing.post(
+            "/invoices", {"customer_id": billing.customer_id, "lines": [LINE] * 3}
+        )
+        _refused(refused, 409, "line-quota-exceeded", "lines_per_org", 5)
+        assert await _counts(admin_database_url) == before
+
+        # Replacing a draft's lines counts only the difference.
+        second = await billing.draft([LINE] * 2)  # 5 lines in all
+        grown = await client.patch(
+            f"{billing.base}/invoices/{second['id']}",
+            json={"lines": [LINE] * 3},
+            headers=billing.headers(),
+        )
+        _refused(grown, 409, "line-quota-exceeded", "lines_per_org", 5)
+        same = await client.patch(path, json={"lines": [LINE] * 3}, headers=billing.headers())
+        assert same.status_code == 200, same.text
+        shrunk = await client.patch(path, json={"lines": [LINE]}, headers=billing.headers())
+        assert shrunk.status_code == 200, shrunk.text
+        grown = await client.patch(
+            f"{billing.base}/invoices/{second['id']}",
+            json={"lines": [LINE] * 3},
+            headers=billing.headers(),
+        )
+        assert grown.status_code == 200, grown.text
+    assert (await _counts(admin_database_url))["invoice_lines"] == 4
+
+
+async def test_payments_per_invoice_deleted_ones_included(
+    billing: Billing, admin_database_url: str
+) -> None:
+    draft = await billing.draft([{**LINE, "unit_amount": 10_000}])
+    invoice_id = draft["id"]
+    assert (await billing.post(f"/invoices/{invoice_id}/finalize")).status_code == 200
+    payment = {"amount": 1, "currency": "USD", "paid_on": "2026-11-20", "method": "cash"}
+    with quotas.using(Quotas(payments_per_invoice=2)):
+        first = await billing.post(f"/invoices/{invoice_id}/payments", payment)
+        assert first.status_code == 201, first.text
+        assert (await billing.post(f"/invoices/{invoice_id}/payments", payment)).is_success
+        deleted = await billing.api.client.delete(
+            f"{billing.base}/invoices/{invoice_id}/payments/{first.json()['id']}",
+            headers=billing.headers(),
+        )
+        assert deleted.status_code == 204, deleted.text
+        before = await _counts(admin_database_url)
+        refused = await billing.post(f"/invoices/{invoice_id}/payments", payment)
+        _refused(refused, 409, "payment-quota-exceeded", "payments_per_invoice", 2)
+        assert await _counts(admin_database_url) == before
+    listed = await billing.api.client.get(
+        f"{billing.base}/invoices/{invoice_id}/payments", headers=billing.headers()
+    )
+    assert listed.status_code == 200
+
+
+async def test_idempotent_responses_per_user_by_count_and_by_bytes(
+    billing: Billing, admin_database_url: str
+) -> None:
+    client = billing.api.client
+
+    async def create(name: str, key: str | None) -> Any:
+        headers = billing.headers(**({"Idempotency-Key": key} if key else {}))
+        return await client.post(f"{billing.base}/customers", json={"name": name}, headers=headers)
+
+    stored = (await _counts(admin_database_url))["idempotency_keys"]
+    with quotas.using(Quotas(idempotency_keys_per_user=stored + 2)):
+        assert (await create("A", str(uuid.uuid4()))).status_code == 201
+        assert (await create("B", str(uuid.uuid4()))).status_code == 201
+        before = await _counts(admin_database_url)
+        refused = await create("C", str(uuid.uuid4()))
+        _refused(
+            refused, 409, "idempotency-quota-exceeded", "idempotency_keys_per_user", stored + 2
+        )
+        assert await _counts(admin_database_url) == before
+        assert (await create("C", None)).status_code == 201  # without a key: nothing kept
+    conn = await asyncpg.connect(admin_database_url)
+    try:
+        kept = await conn.fetchval("SELECT sum(octet_length(response_body)) FROM idempotency_keys")
+    finally:
+        await conn.close()
+    with quotas.using(Quotas(idempotency_bytes_per_user=kept + 100)):
+        refused = await create("D" * 200, str(uuid.uuid4()))  # a response of over 200 bytes
+        _refused(
+            refused, 409, "idempotency-quota-exceeded", "idempotency_bytes_per_user", kept + 100
+        )
+        assert (await create("D", str(uuid.uuid4()))).status_code == 409  # nor a short one
