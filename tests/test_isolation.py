@@ -31,7 +31,7 @@ import pytest
 
 from tests.conftest import Api
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # the PDF route starts the render worker
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 LINE = {"description": "Design work", "quantity": "3", "unit_amount": 12000}

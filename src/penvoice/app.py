@@ -19,9 +19,9 @@ from penvoice.config import Settings
 from penvoice.customers.router import router as customers_router
 from penvoice.db import Database
 from penvoice.docs import router as docs_router
-from penvoice.documents.router import RenderSlots
 from penvoice.documents.router import router as documents_router
 from penvoice.events.router import router as events_router
+from penvoice.guards import guards_of, install_guards
 from penvoice.health import ReadinessChecks
 from penvoice.health import router as health_router
 from penvoice.idempotency.keys import purge_expired_keys
@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> Edge:
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+                await guards_of(app).close()  # the render worker, when one was started
                 await database.close(timeout=5)
 
     declared = FastAPI(
@@ -132,6 +133,6 @@ def create_app(settings: Settings) -> Edge:
     app.state.settings = settings
     app.state.database = database
     app.state.metrics = metrics
-    app.state.render_slots = RenderSlots()
+    install_guards(app, settings)  # export slots, the PDF render worker and its cache
     metrics.expose_errors_from_zero(app.operations())
     return app

@@ -39,7 +39,7 @@ from penvoice.money import format_amount
 from tests.documents.conftest import Pdf, finalized, get_pdf, read_pdf
 from tests.invoices.conftest import Billing, make_billing
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # renders start the worker process
 
 NAMES = (
     "Ελληνική Εταιρεία Α.Ε.",

@@ -30,7 +30,7 @@ from tests.conftest import Api, app_environ, running_app
 from tests.documents.conftest import finalized, get_pdf, read_pdf
 from tests.invoices.conftest import Billing, make_billing
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # renders start the worker process
 
 CJK_LINE = "発票明細項目" * 166 + "項目"  # 998 + 2 = 1,000 ideographs
 TIMEOUT = 3.0
