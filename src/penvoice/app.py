@@ -87,6 +87,7 @@ def create_app(settings: Settings) -> Edge:
         title="Penvoice API",
         version=__version__,
         summary="Invoicing for freelancers and small teams.",
+        license_info={"name": "MIT", "identifier": "MIT"},
         docs_url=None,  # served by penvoice.docs from the bundled Swagger UI
         redoc_url=None,
         openapi_url=None,  # served by the edge from `openapi()`

@@ -47,6 +47,7 @@ from penvoice.errors import PenvoiceError, ServiceUnavailable, ValidationFailed,
 from penvoice.idempotency.keys import IdempotentReplay, replay_response
 from penvoice.limits import PayloadTooLarge, url_is_utf8
 from penvoice.metrics import UNMATCHED_ROUTE, HttpMetrics
+from penvoice.openapi import complete
 from penvoice.tenancy.access import check_access, enter
 from penvoice.web.cors import Cors
 from penvoice.web.operations import Call, Operation, compile_operation
@@ -109,11 +110,19 @@ class Edge:
                 self.routes.add(operation)
         self._dispatch: Handler = self._run
         self._openapi_bytes: bytes | None = None
+        self._openapi: dict[str, Any] | None = None
 
     # --- what tests, the CLI and the server use -----------------------------------------
 
     def openapi(self) -> dict[str, Any]:
-        return self.declared.openapi()
+        """The OpenAPI 3.1 document: the declarations, as FastAPI writes them, completed once
+        (security, servers, exact bounds: `penvoice.openapi.complete`)."""
+        if self._openapi is None:
+            authenticated = {
+                (op.method, op.template) for op in self.routes.operations() if op.authenticate
+            }
+            self._openapi = complete(self.declared.openapi(), authenticated)
+        return self._openapi
 
     def operations(self) -> set[tuple[str, str]]:
         """Every (method, route template) the app answers."""
