@@ -27,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import FastAPI
@@ -238,7 +239,12 @@ class Edge:
         match = self.routes.match(method, path)
         if match is None:
             if path == "/openapi.json" and method == "GET":
+                scope["state"]["route"] = "/openapi.json"
                 await self._send_openapi(send)
+                return
+            other = path[:-1] if path.endswith("/") else path + "/"
+            if path != "/" and self.routes.match(method, other) is not None:
+                await _send_response(_redirect(scope, other), scope, receive, send)
                 return
             raise _NoRoute()
         scope["state"]["route"] = match.template
@@ -394,6 +400,22 @@ async def _send_response(
         await send({"type": "http.response.body", "body": response.body})
         return
     await response(scope, receive, send)
+
+
+def _redirect(scope: Scope, path: str) -> Response:
+    """307 to the same request at `path` (a trailing slash added or taken away), as an
+    absolute URL: the scheme uvicorn believed (X-Forwarded-Proto only from trusted peers)."""
+    host = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None
+    )
+    if host is None:
+        server_host, port = scope.get("server") or ("localhost", None)
+        host = f"{server_host}:{port}" if port else str(server_host)
+    query = scope.get("query_string", b"")
+    location = f"{scope['scheme']}://{host}{quote(path)}" + (
+        f"?{query.decode('latin-1')}" if query else ""
+    )
+    return Response(status_code=307, headers={"Location": location})
 
 
 class _NoRoute(PenvoiceError):
