@@ -14,7 +14,8 @@ Per metric:
   `[NaN]` with `result[0] >= 0.95` is Failed;
 - Successful/Failed/Inconclusive count; an Error does not count, it bumps the consecutive
   error counter, which any other outcome resets;
-- the metric is Failed when `failed > failureLimit`, Inconclusive when `inconclusive >
+- the metric is Failed when `failed > failureLimit` (never with a negative limit: `-1` is
+  "no limit"), Inconclusive when `inconclusive >
   inconclusiveLimit`, Error when `consecutiveErrors > consecutiveErrorLimit` (default 4:
   the fifth Error in a row) — checked in that order, the later one winning, as upstream;
 - with `count` reached it is Successful; a metric with an interval and no count runs until
@@ -110,7 +111,8 @@ class MetricResult:
         if not self.measurements:
             return SUCCESSFUL if terminating else PENDING
         phase, message = "", ""
-        if self.failed > self.metric.failure_limit:
+        # A negative failureLimit (-1) means no limit: failures never fail the metric.
+        if self.metric.failure_limit >= 0 and self.failed > self.metric.failure_limit:
             phase = FAILED
             message = f"failed ({self.failed}) > failureLimit ({self.metric.failure_limit})"
         if self.inconclusive > self.metric.inconclusive_limit:
