@@ -128,6 +128,8 @@ class RolloutSpec:
     progress_deadline: float
     image: str
     template: dict[str, Any]
+    max_surge: int | str | None = None  # as written (IntOrString); None: Argo's 25 %
+    max_unavailable: int | str | None = None
 
     @property
     def final_weight(self) -> int:
@@ -183,6 +185,8 @@ def read_rollout(path: Path = ROLLOUT_FILE) -> RolloutSpec:
         progress_deadline=float(spec.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE)),
         image=container["image"],
         template=spec["template"],
+        max_surge=canary.get("maxSurge"),
+        max_unavailable=canary.get("maxUnavailable"),
     )
 
 

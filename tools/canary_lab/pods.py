@@ -281,6 +281,12 @@ class Cluster:
                 await asyncio.wait_for(self._changed.wait(), timeout=0.05)
         return True
 
+    async def wait_change(self, timeout: float = 0.05) -> None:
+        """Until a pod is created, becomes ready or unready, terminates or exits (wall s)."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+
     def _notify(self) -> None:
         self._changed.set()
 
