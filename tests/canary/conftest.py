@@ -16,9 +16,9 @@ from tools.canary_lab.lab import Databases, Outcome, run_scenario
 from tools.canary_lab.prometheus import prometheus_binary
 from tools.canary_lab.report import write_report
 from tools.canary_lab.scenarios import SCENARIOS
+from tools.pgserver import APP_ROLE, PostgresServer
 
 from penvoice.dev.issuer import LocalIssuer
-from tests.conftest import APP_ROLE, PostgresServer
 
 NO_PROMETHEUS = (
     "PROMETHEUS NOT INSTALLED (/usr/bin/prometheus missing): the canary gate is NOT verified "

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from tools.canary_lab.analysis import AnalysisRun, lab_queries
@@ -44,6 +43,7 @@ from tools.canary_lab.prometheus import (
 from tools.canary_lab.rollout import Controller, Verdict
 from tools.canary_lab.scenarios import SCOPED, SCOPED_RATE, SEED, Scenario
 from tools.canary_lab.traffic import UserTraffic
+from tools.pgserver import APP_ROLE, PostgresServer
 
 from penvoice.dev.issuer import LocalIssuer
 
@@ -55,8 +55,8 @@ NAMESPACE = "penvoice"
 class Databases:
     """Where pods point: a fresh migrated database per scenario, an empty one to repoint to."""
 
-    def __init__(self, server: Any, migrated_template: str, app_role: str) -> None:
-        self.server = server  # tests.conftest.PostgresServer
+    def __init__(self, server: PostgresServer, migrated_template: str, app_role: str) -> None:
+        self.server = server
         self.template = migrated_template
         self.app_role = app_role
         self.created: list[str] = []
@@ -64,12 +64,12 @@ class Databases:
     def migrated(self) -> str:
         name = self.server.create_database(template=self.template, owner=self.app_role)
         self.created.append(name)
-        return str(self.server.app_url_for(name))
+        return self.server.app_url_for(name)
 
     def empty(self) -> str:
         name = self.server.create_database(owner=self.app_role)
         self.created.append(name)
-        return str(self.server.app_url_for(name))
+        return self.server.app_url_for(name)
 
     def drop_all(self) -> None:
         while self.created:
@@ -475,14 +475,13 @@ async def _final_counts(
 def standalone_infra() -> Iterator[tuple[Databases, LocalIssuer]]:
     """For `make canary-lab`: an embedded PostgreSQL and a local issuer, like `penvoice dev`."""
     from penvoice.dev.postgres import EmbeddedPostgres  # noqa: PLC0415
-    from tests.conftest import APP_ROLE, PostgresServer  # noqa: PLC0415
 
     data = Path(tempfile.mkdtemp(prefix="canary-lab-pg-"))
     embedded = EmbeddedPostgres(data / "data")
     embedded.start()
     try:
         server = PostgresServer(admin_url=embedded.url(), embedded=embedded)
-        template = _migrated_template(server)
+        template = server.migrated_template()
         databases = Databases(server, template, APP_ROLE)
         with LocalIssuer() as issuer:
             try:
@@ -492,13 +491,3 @@ def standalone_infra() -> Iterator[tuple[Databases, LocalIssuer]]:
     finally:
         embedded.stop(mode="immediate")
         shutil.rmtree(data, ignore_errors=True)
-
-
-def _migrated_template(server: Any) -> str:
-    from penvoice.migrate.runner import Migrator  # noqa: PLC0415
-    from tests.conftest import APP_ROLE, MIGRATIONS_DIR  # noqa: PLC0415
-
-    server.ensure_app_role()
-    name: str = server.create_database(owner=APP_ROLE)
-    asyncio.run(Migrator(server.app_url_for(name), MIGRATIONS_DIR).up())
-    return name
