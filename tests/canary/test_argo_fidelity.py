@@ -316,3 +316,48 @@ def test_a_matrix_becomes_one_flat_list_of_every_sample(self_scraping_prometheus
     expected = [float(v[1]) for item in series for v in item["values"]]
     assert len(expected) > 2
     assert result.value == expected
+
+
+# --- a run with several metrics ends when one of them fails ---------------------------------
+
+
+class ByQuery(PrometheusClient):
+    def __init__(self, answers: dict[str, list[float]]) -> None:
+        super().__init__("http://unused", httpx.AsyncClient())
+        self.answers = answers
+
+    async def query(self, promql: str, at: float | None = None) -> QueryResult:
+        return QueryResult("vector", self.answers[promql])
+
+
+def test_one_failed_metric_ends_the_run_while_the_others_still_read() -> None:
+    """argo-rollouts IsTerminating: a Failed (or Error, Inconclusive) metric terminates the
+    run; the others are assessed as terminated (Successful, no limit broken)."""
+
+    async def scenario() -> AnalysisRun:
+        (seed,) = read_template(SEED_TEMPLATE_FILE).metrics
+        bad = dataclasses.replace(seed, name="bad", query="bad", interval=10.0)
+        good = dataclasses.replace(seed, name="good", query="good", interval=30.0)
+        prometheus = ByQuery({"bad": [0.0], "good": [1.0]})
+        run = AnalysisRun(
+            label="t",
+            template=AnalysisTemplate("t", SEED_TEMPLATE_FILE, (), {}, (bad, good)),
+            args={},
+            prometheus=prometheus,
+            clock=Clock(factor=200),
+            weight=lambda: 25,
+            driving=True,
+        )
+        run.start()
+        await asyncio.wait_for(run.completed.wait(), timeout=10)
+        await run.terminate()
+        await prometheus.http.aclose()
+        return run
+
+    run = asyncio.run(scenario())
+    bad, good = run.results
+    assert run.phase == FAILED
+    assert run.message == 'Metric "bad" assessed Failed due to failed (3) > failureLimit (2)'
+    assert (bad.phase, good.phase) == (FAILED, SUCCESSFUL)
+    assert bad.failed == 3
+    assert len(good.measurements) <= 2  # ended ~20 s in, not after its own limit

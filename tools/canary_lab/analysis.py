@@ -49,6 +49,7 @@ from tools.canary_lab.prometheus import (
 SUCCESSFUL, FAILED, INCONCLUSIVE, ERROR = "Successful", "Failed", "Inconclusive", "Error"
 RUNNING, PENDING = "Running", "Pending"
 _COMPLETED = {SUCCESSFUL, FAILED, INCONCLUSIVE, ERROR}
+_TERMINATING = {FAILED, INCONCLUSIVE, ERROR}  # argo-rollouts analysisutil.IsTerminating
 WeightSource = Callable[[], int | None]  # the canary's current setWeight, for the record
 _WORSE = [SUCCESSFUL, INCONCLUSIVE, ERROR, FAILED]  # argo-rollouts analysisutil.IsWorse order
 
@@ -296,10 +297,14 @@ class AnalysisRun:
         )
 
     def _assess(self) -> None:
-        """argo-rollouts assessRunStatus: the worst completed metric once all completed."""
+        """argo-rollouts assessRunStatus: the worst completed metric once all completed —
+        or at once when one metric is Failed, Error or Inconclusive (`IsTerminating`: the
+        run terminates, the other metrics end Successful unless they broke a limit)."""
+        failing = any(r.phase in _TERMINATING for r in self.results)
+        terminating = self._terminating or failing
         worst, message, everything = "", "", True
         for result in self.results:
-            status = result.assess(terminating=self._terminating)
+            status = result.assess(terminating=terminating)
             result.phase = status
             if status not in _COMPLETED:
                 everything = False
@@ -310,7 +315,10 @@ class AnalysisRun:
                     message = f'Metric "{result.metric.name}" assessed {status} due to ' + (
                         result.message
                     )
-        if (everything or self._terminating) and worst:
+        if not failing and any(r.phase in _TERMINATING for r in self.results):
+            self._assess()  # upstream requeues the run at once: the next pass terminates it
+            return
+        if (everything or terminating) and worst:
             if self.phase not in _COMPLETED:
                 self.phase, self.message = worst, message
                 self.finished_at = self.clock.now()
