@@ -91,4 +91,7 @@ def test_the_lab_reads_the_rollout_as_committed() -> None:
         for s in raw["strategy"]["canary"]["steps"]
     ]
     assert spec.starting_step == raw["strategy"]["canary"]["analysis"]["startingStep"]
-    assert spec.template_names == ("penvoice-success-rate",)
+    assert spec.template_names == tuple(
+        t["templateName"] for t in raw["strategy"]["canary"]["analysis"]["templates"]
+    )
+    assert spec.template_names[0] == "penvoice-success-rate"  # the seed's gate stays
