@@ -76,8 +76,10 @@ def test_every_selector_is_one_side_of_the_update_in_the_namespace() -> None:
             assert 'namespace="penvoice"' in selector
             sides = [arg for arg in HASH_ARG if f'{label}="{{{{args.{arg}}}}}"' in selector]
             assert len(sides) == 1, (metric.name, selector)
+        requests = [s for s in found if "{{args." in s and "route=" in s]
         if metric.name != "canary-restarts":
-            assert all('route=~"/v1/.+"' in s for s in found), metric.name  # users only
+            assert requests, metric.name
+            assert all('route=~"/v1/.+"' in s for s in requests), metric.name  # users only
             sides_used = {a for s in found for a in HASH_ARG if f"args.{a}" in s}
             assert sides_used == set(HASH_ARG), metric.name  # a comparison: both sides
 
@@ -90,9 +92,12 @@ def test_no_data_is_an_error_never_a_pass_or_a_nan_failure() -> None:
         with pytest.raises(ExprError, match="no data"):
             condition.evaluate([])
         assert evaluate(metric, [0.0]) != ERROR
-        # A NaN could only come from 0/0; every denominator is filtered (`> 0`, `>= 20`).
-        if "/" in metric.query:
-            assert re.search(r"\)\s*(>|>=)\s*\d+\)", metric.query), metric.name
+        # A NaN could only come from 0/0 or a quantile of nothing: every denominator and
+        # every histogram is filtered (`> 0`, `>= 20`).
+        divisions = len(re.findall(r"^\s*/\s*$", metric.query, re.M))
+        quantiles = metric.query.count("histogram_quantile(")
+        filters = len(re.findall(r"\)\s*(?:>|>=)\s*\d+\s*\)", metric.query))
+        assert filters >= divisions + quantiles, metric.name
         assert metric.consecutive_error_limit >= 12, metric.name  # two minutes of no data
 
 
