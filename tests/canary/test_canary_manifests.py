@@ -94,4 +94,4 @@ def test_the_lab_reads_the_rollout_as_committed() -> None:
     assert spec.template_names == tuple(
         t["templateName"] for t in raw["strategy"]["canary"]["analysis"]["templates"]
     )
-    assert spec.template_names[0] == "penvoice-success-rate"  # the seed's gate stays
+    assert spec.template_names == ("penvoice-canary-vs-stable",)

@@ -14,7 +14,7 @@ import math
 import pytest
 from tools.canary_lab.analysis import ERROR, FAILED, SUCCESSFUL, AnalysisRun, Measurement
 from tools.canary_lab.lab import Outcome, promtool_check
-from tools.canary_lab.scenarios import SCOPED, SCOPED_RATE, SEED
+from tools.canary_lab.scenarios import COMPARE, SCOPED, SCOPED_RATE, SEED
 
 from tests.canary.conftest import Lab
 
@@ -159,7 +159,7 @@ def test_the_scoped_variant_aborts_at_25_percent_what_the_namespace_gate_promote
     assert 0.05 < share < 0.2
     # Side by side in the report, with the what-if of scoping the seed's query alone.
     labels = [run["label"] for run in report["analysis"]]  # type: ignore[attr-defined]
-    assert labels == [SEED, SCOPED, SCOPED_RATE]
+    assert labels == [SEED, COMPARE, SCOPED, SCOPED_RATE]
 
 
 def test_the_served_metrics_pass_promtool_and_a_broken_exposition_does_not(lab: Lab) -> None:
