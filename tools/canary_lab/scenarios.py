@@ -114,12 +114,12 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="prometheus-down",
-            title="Prometheus unreachable for 90 s during a good canary",
+            title="Prometheus unreachable for 60 s during a good canary",
             question="Does a monitoring outage abort a good release?",
             canary="good",
             driving=COMPARE,
             side_by_side=(SEED, SCOPED),
-            outage=Outage("prometheus", at=70.0, duration=90.0),
+            outage=Outage("prometheus", at=70.0, duration=60.0),
             right_answer="promote",
         ),
         Scenario(
