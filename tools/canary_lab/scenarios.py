@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SEED = "seed"  # analysistemplate.yaml: namespace-wide, what the Rollout uses
-COMPARE = "compare"  # analysistemplate-compare.yaml: canary vs stable, what the Rollout adds
+SEED = "seed"  # analysistemplate.yaml: namespace-wide, the Rollout's gate until issue 15
+COMPARE = "compare"  # analysistemplate-compare.yaml: canary vs stable, what the Rollout runs
 SCOPED = "scoped"  # analysistemplate-canary.yaml: the canary-scoped variant shipped beside it
 SCOPED_RATE = "seed+hash"  # what-if: the seed's query with only the hash filter added
 ROLLOUT = "rollout"  # every template the Rollout lists, in one AnalysisRun, as Argo runs them
