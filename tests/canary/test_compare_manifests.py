@@ -114,6 +114,7 @@ def test_the_queries_read_metrics_the_app_exposes() -> None:
         assert names <= exposed, (metric.name, names - exposed)
 
 
+@pytest.mark.slow  # runs promtool
 def test_the_queries_are_valid_promql(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
