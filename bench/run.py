@@ -665,7 +665,8 @@ def metrics_cost(
     quick: bool,
 ) -> dict[str, Any]:
     """The same scenario against `penvoice serve` and against the same app without
-    MetricsMiddleware, both processes up at once, runs interleaved A B A B ..."""
+    metrics (`bench.launcher --no-metrics`), both processes up at once, runs interleaved
+    A B A B ..."""
     rounds = 2 if quick else 6
     seconds = 5 if quick else 6
     with_metrics = start_server(db, issuer, "with-metrics", SERVE, logs)

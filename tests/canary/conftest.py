@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from penvoice.dev.issuer import LocalIssuer
 from tools.canary_lab.lab import Databases, Outcome, run_scenario
 from tools.canary_lab.prometheus import prometheus_binary
 from tools.canary_lab.report import write_report
 from tools.canary_lab.scenarios import SCENARIOS
-
-from penvoice.dev.issuer import LocalIssuer
-from penvoice.dev.roles import OWNER_ROLE
-from tests.conftest import PostgresServer
+from tools.pgserver import OWNER_ROLE, PostgresServer
 
 NO_PROMETHEUS = (
     "PROMETHEUS NOT INSTALLED (/usr/bin/prometheus missing): the canary gate is NOT verified "

@@ -8,6 +8,9 @@ import copy
 import re
 
 import yaml
+
+from tests.platform.conftest import the
+from tests.platform.test_manifests_validate import _crd_errors, needs_crds
 from tools.canary_lab.manifests import (
     SCOPED_ROLLOUT_ANALYSIS_FILE,
     SCOPED_TEMPLATE_FILE,
@@ -17,9 +20,6 @@ from tools.canary_lab.manifests import (
     read_scoped_rollout_args,
     read_template,
 )
-
-from tests.platform.conftest import the
-from tests.platform.test_manifests_validate import _crd_errors, needs_crds
 
 VARIANT = "penvoice-success-rate-canary"
 
@@ -91,4 +91,7 @@ def test_the_lab_reads_the_rollout_as_committed() -> None:
         for s in raw["strategy"]["canary"]["steps"]
     ]
     assert spec.starting_step == raw["strategy"]["canary"]["analysis"]["startingStep"]
-    assert spec.template_names == ("penvoice-success-rate",)
+    assert spec.template_names == tuple(
+        t["templateName"] for t in raw["strategy"]["canary"]["analysis"]["templates"]
+    )
+    assert spec.template_names == ("penvoice-canary-vs-stable",)

@@ -10,6 +10,7 @@ import math
 
 import httpx
 import pytest
+
 from tools.canary_lab.analysis import (
     ERROR,
     FAILED,
@@ -38,7 +39,7 @@ from tools.canary_lab.prometheus import (
     resolve_args,
     scale_query,
 )
-from tools.canary_lab.rollout import desired_counts
+from tools.canary_lab.replicas import approximate_counts, fenceposts
 
 NAN = math.nan
 
@@ -74,7 +75,9 @@ def test_the_committed_condition_treats_nan_as_failed_and_empty_as_an_error() ->
         ("result >= 0.95", 0.97, True),  # a scalar query result
         ("result[1] - result[0] < 0.5 * 2", [1.0, 1.5], True),
         ("isInf(result[0])", [math.inf], True),
-        ("isNil(nil)", [], True),
+        ("result[-1] >= 0.95", [0.5, 0.97], True),  # expr-lang: a negative index from the end
+        ("isNil(nil)", [], False),  # Argo's isNil asks about the result, not its argument
+        ("isNil(result)", [], False),  # an empty vector is an empty list, not nil
     ],
 )
 def test_the_guards_the_argo_docs_show(text: str, result: object, expected: bool) -> None:
@@ -218,12 +221,14 @@ def test_the_run_retries_10s_after_an_error_and_waits_the_interval_otherwise() -
         (10, 30, (3, 7)),
         (10, 5, (1, 10)),
         (1, 95, (1, 1)),
+        (10, 33, (3, 7)),  # the closest share, 30 %; rounding both up would give 4 + 7
     ],
 )
-def test_replica_counts_round_both_sets_up(
+def test_replica_counts_approximate_the_weight_with_argos_default_surge(
     replicas: int, weight: int, counts: tuple[int, int]
 ) -> None:
-    assert desired_counts(replicas, weight) == counts
+    surge, _ = fenceposts(replicas, None, None)
+    assert approximate_counts(replicas, weight, surge) == counts
 
 
 def test_query_ranges_shrink_with_the_clock_and_args_resolve() -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from tools.canary_lab.clock import Clock
 from tools.canary_lab.manifests import read_rollout
 from tools.canary_lab.pods import Build, Cluster, Pod, Slot

@@ -12,11 +12,11 @@ import itertools
 import math
 
 import pytest
-from tools.canary_lab.analysis import ERROR, FAILED, SUCCESSFUL, AnalysisRun, Measurement
-from tools.canary_lab.lab import Outcome, promtool_check
-from tools.canary_lab.scenarios import SCOPED, SCOPED_RATE, SEED
 
 from tests.canary.conftest import Lab
+from tools.canary_lab.analysis import ERROR, FAILED, SUCCESSFUL, AnalysisRun, Measurement
+from tools.canary_lab.lab import Outcome, promtool_check
+from tools.canary_lab.scenarios import COMPARE, SCOPED, SCOPED_RATE, SEED
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -89,7 +89,7 @@ def test_a_release_failing_one_request_in_three_is_aborted_before_100_percent(la
     assert (after.set_weight, after.canary_endpoints) == (0, 0)
     assert after.stable_endpoints == outcome.controller.spec.replicas
     assert all(s is not None and s < 500 for s in user_requests(outcome, "stable"))
-    # The injected 500s sit inside MetricsMiddleware: the app's own counter recorded them.
+    # The injected 500s sit inside the edge's metrics: the app's own counter recorded them.
     client_500s = sum(1 for s in user_requests(outcome, "canary") if s == 500)
     recorded = outcome.prometheus_counts[outcome.controller.canary.template_hash]
     assert client_500s > 20
@@ -159,7 +159,7 @@ def test_the_scoped_variant_aborts_at_25_percent_what_the_namespace_gate_promote
     assert 0.05 < share < 0.2
     # Side by side in the report, with the what-if of scoping the seed's query alone.
     labels = [run["label"] for run in report["analysis"]]  # type: ignore[attr-defined]
-    assert labels == [SEED, SCOPED, SCOPED_RATE]
+    assert labels == [SEED, COMPARE, SCOPED, SCOPED_RATE]
 
 
 def test_the_served_metrics_pass_promtool_and_a_broken_exposition_does_not(lab: Lab) -> None:

@@ -14,7 +14,6 @@ from uuid import uuid4
 import pytest
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from pypdf import PdfReader
-from tools import subset_fonts
 
 from penvoice.documents.pdf import (
     CJK,
@@ -38,6 +37,7 @@ from penvoice.invoices.repository import LineRow, LineTaxRow
 from penvoice.money import format_amount
 from tests.documents.conftest import Pdf, finalized, get_pdf, read_pdf
 from tests.invoices.conftest import Billing, make_billing
+from tools import subset_fonts
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # renders start the worker process
 

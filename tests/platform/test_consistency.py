@@ -223,11 +223,16 @@ def test_selectors_match_the_pods() -> None:
     assert not selects(service["spec"]["selector"], pod_labels(the("Job")))
 
 
-def test_the_rollout_names_an_existing_analysis_template() -> None:
+def test_the_rollout_names_existing_analysis_templates_and_passes_their_args() -> None:
     rollout = the("Rollout")
-    (ref,) = rollout["spec"]["strategy"]["canary"]["analysis"]["templates"]
-    template = the("AnalysisTemplate", ref["templateName"])
-    assert template["metadata"]["namespace"] == rollout["metadata"]["namespace"]
+    analysis = rollout["spec"]["strategy"]["canary"]["analysis"]
+    passed = {arg["name"] for arg in analysis.get("args", [])}
+    assert analysis["templates"]
+    for ref in analysis["templates"]:
+        template = the("AnalysisTemplate", ref["templateName"])
+        assert template["metadata"]["namespace"] == rollout["metadata"]["namespace"]
+        needed = {a["name"] for a in template["spec"].get("args", []) if "value" not in a}
+        assert needed <= passed, ref["templateName"]
 
 
 def test_the_rollout_reads_the_config_map_that_exists() -> None:

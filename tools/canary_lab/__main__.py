@@ -16,12 +16,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from penvoice.access import configure_logging
 from tools.canary_lab.lab import DEFAULT_FACTOR, run_scenario, standalone_infra
 from tools.canary_lab.prometheus import prometheus_binary
 from tools.canary_lab.report import write_report
 from tools.canary_lab.scenarios import SCENARIOS
-
-from penvoice.access import configure_logging
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -14,7 +14,8 @@ Per metric:
   `[NaN]` with `result[0] >= 0.95` is Failed;
 - Successful/Failed/Inconclusive count; an Error does not count, it bumps the consecutive
   error counter, which any other outcome resets;
-- the metric is Failed when `failed > failureLimit`, Inconclusive when `inconclusive >
+- the metric is Failed when `failed > failureLimit` (never with a negative limit: `-1` is
+  "no limit"), Inconclusive when `inconclusive >
   inconclusiveLimit`, Error when `consecutiveErrors > consecutiveErrorLimit` (default 4:
   the fifth Error in a row) — checked in that order, the later one winning, as upstream;
 - with `count` reached it is Successful; a metric with an interval and no count runs until
@@ -48,6 +49,7 @@ from tools.canary_lab.prometheus import (
 SUCCESSFUL, FAILED, INCONCLUSIVE, ERROR = "Successful", "Failed", "Inconclusive", "Error"
 RUNNING, PENDING = "Running", "Pending"
 _COMPLETED = {SUCCESSFUL, FAILED, INCONCLUSIVE, ERROR}
+_TERMINATING = {FAILED, INCONCLUSIVE, ERROR}  # argo-rollouts analysisutil.IsTerminating
 WeightSource = Callable[[], int | None]  # the canary's current setWeight, for the record
 _WORSE = [SUCCESSFUL, INCONCLUSIVE, ERROR, FAILED]  # argo-rollouts analysisutil.IsWorse order
 
@@ -110,7 +112,8 @@ class MetricResult:
         if not self.measurements:
             return SUCCESSFUL if terminating else PENDING
         phase, message = "", ""
-        if self.failed > self.metric.failure_limit:
+        # A negative failureLimit (-1) means no limit: failures never fail the metric.
+        if self.metric.failure_limit >= 0 and self.failed > self.metric.failure_limit:
             phase = FAILED
             message = f"failed ({self.failed}) > failureLimit ({self.metric.failure_limit})"
         if self.inconclusive > self.metric.inconclusive_limit:
@@ -294,10 +297,14 @@ class AnalysisRun:
         )
 
     def _assess(self) -> None:
-        """argo-rollouts assessRunStatus: the worst completed metric once all completed."""
+        """argo-rollouts assessRunStatus: the worst completed metric once all completed —
+        or at once when one metric is Failed, Error or Inconclusive (`IsTerminating`: the
+        run terminates, the other metrics end Successful unless they broke a limit)."""
+        failing = any(r.phase in _TERMINATING for r in self.results)
+        terminating = self._terminating or failing
         worst, message, everything = "", "", True
         for result in self.results:
-            status = result.assess(terminating=self._terminating)
+            status = result.assess(terminating=terminating)
             result.phase = status
             if status not in _COMPLETED:
                 everything = False
@@ -308,7 +315,10 @@ class AnalysisRun:
                     message = f'Metric "{result.metric.name}" assessed {status} due to ' + (
                         result.message
                     )
-        if (everything or self._terminating) and worst:
+        if not failing and any(r.phase in _TERMINATING for r in self.results):
+            self._assess()  # upstream requeues the run at once: the next pass terminates it
+            return
+        if (everything or terminating) and worst:
             if self.phase not in _COMPLETED:
                 self.phase, self.message = worst, message
                 self.finished_at = self.clock.now()

@@ -16,9 +16,12 @@ scalar). This grammar covers what the templates here need and the guards the Arg
     primary := NUMBER | "true" | "false" | "nil" | "result" | CALL | "(" expr ")"
     CALL    := ("len" | "isNaN" | "isInf" | "isNil") "(" expr ")"
 
-Semantics follow Go: comparisons with NaN are false; indexing an empty or short list is a
+Semantics follow Go and expr-lang: comparisons with NaN are false; a negative index counts
+from the end (`result[-1]` is the last element); indexing an empty or short list is a
 runtime error (Argo then records the measurement as Error, not Failed); a condition whose
-value is not a boolean is an error too.
+value is not a boolean is an error too. `isNil(x)` is Argo's own function: it evaluates its
+argument but answers whether the provider's *result* is nil, whatever `x` is — and a
+Prometheus result is never nil (an empty vector is an empty, non-nil list), so it is false.
 """
 
 from __future__ import annotations
@@ -225,12 +228,13 @@ def _index(node: Node, index: Node) -> Node:
         container, position = node(result), _number(index(result))
         if not isinstance(container, list):
             raise ExprError(f"cannot index {type(container).__name__}")
-        if position != int(position) or not 0 <= int(position) < len(container):
+        actual = int(position) + len(container) if position < 0 else int(position)
+        if position != int(position) or not 0 <= actual < len(container):
             raise ExprError(
                 f"index out of range: {int(position)} with length {len(container)} "
                 "(no data returned from the metric provider)"
             )
-        return container[int(position)]
+        return container[actual]
 
     return evaluate
 
@@ -238,8 +242,8 @@ def _index(node: Node, index: Node) -> Node:
 def _call(name: str, argument: Node) -> Node:
     def evaluate(result: object) -> Value:
         value = argument(result)
-        if name == "isNil":
-            return value is None
+        if name == "isNil":  # Argo's isNil ignores its argument: is the *result* nil?
+            return result is None
         if name == "len":
             if not isinstance(value, list):
                 raise ExprError(f"len of {type(value).__name__}")

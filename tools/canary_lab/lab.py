@@ -13,24 +13,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
+
+from penvoice.dev.issuer import LocalIssuer
 from tools.canary_lab.analysis import AnalysisRun, lab_queries
 from tools.canary_lab.clock import Clock
 from tools.canary_lab.manifests import (
+    COMPARE_TEMPLATE_FILE,
     SCOPED_TEMPLATE_FILE,
     SEED_TEMPLATE_FILE,
     AnalysisArg,
     AnalysisTemplate,
     hash_scoped,
+    merge_templates,
     parse_duration,
     read_configmap,
     read_monitor,
     read_rollout,
     read_scoped_rollout_args,
     read_template,
+    read_template_named,
 )
+from tools.canary_lab.outage import DatabaseLink
 from tools.canary_lab.pods import Build, Cluster, Slot, template_hash
 from tools.canary_lab.procs import reserved_port, stop_spawned
 from tools.canary_lab.prometheus import (
@@ -42,12 +47,12 @@ from tools.canary_lab.prometheus import (
     format_duration,
 )
 from tools.canary_lab.rollout import Controller, Verdict
-from tools.canary_lab.scenarios import SCOPED, SCOPED_RATE, SEED, Scenario
+from tools.canary_lab.scenarios import COMPARE, ROLLOUT, SCOPED, SCOPED_RATE, SEED, Scenario
 from tools.canary_lab.traffic import UserTraffic
-
-from penvoice.dev.issuer import LocalIssuer
+from tools.pgserver import OWNER_ROLE, PostgresServer
 
 DEFAULT_FACTOR = 15.0
+RATE_GATES = (SEED, SCOPED, SCOPED_RATE)  # one success-rate metric each
 TAIL = 30.0  # cluster seconds of traffic after the verdict, for the chart
 NAMESPACE = "penvoice"
 
@@ -55,8 +60,8 @@ NAMESPACE = "penvoice"
 class Databases:
     """Where pods point: a fresh migrated database per scenario, an empty one to repoint to."""
 
-    def __init__(self, server: Any, migrated_template: str, owner_role: str) -> None:
-        self.server = server  # tests.conftest.PostgresServer
+    def __init__(self, server: PostgresServer, migrated_template: str, owner_role: str) -> None:
+        self.server = server
         self.template = migrated_template
         self.owner_role = owner_role  # owns the databases; the pods connect as the app role
         self.created: list[str] = []
@@ -64,12 +69,12 @@ class Databases:
     def migrated(self) -> str:
         name = self.server.create_database(template=self.template, owner=self.owner_role)
         self.created.append(name)
-        return str(self.server.app_url_for(name))
+        return self.server.app_url_for(name)
 
     def empty(self) -> str:
         name = self.server.create_database(owner=self.owner_role)
         self.created.append(name)
-        return str(self.server.app_url_for(name))
+        return self.server.app_url_for(name)
 
     def drop_all(self) -> None:
         while self.created:
@@ -194,8 +199,13 @@ class _ScenarioRun:
             raise ValueError("the ServiceMonitor does not carry the pod-template hash")
         self.hash_label: str = self.monitor.hash_label
         self.templates = self._templates()
-        self.stable, self.canary = self._builds(stable_db, canary_db)
         ports: set[int] = set()
+        self.db_link: DatabaseLink | None = None
+        if scenario.outage is not None and scenario.outage.what == "database":
+            self.db_link = DatabaseLink(stable_db, reserved_port(ports))
+            ports.add(self.db_link.port)
+            stable_db, canary_db = self.db_link.url(stable_db), self.db_link.url(canary_db)
+        self.stable, self.canary = self._builds(stable_db, canary_db)
         self.slots = []
         for role, build, count in (
             ("stable", self.stable, self.rollout.replicas * 2),
@@ -228,9 +238,13 @@ class _ScenarioRun:
         self.stop = asyncio.Event()
         self.background: list[asyncio.Task[None]] = []
         self.samples: list[Sample] = []
+        self.outages: list[tuple[float, float, str]] = []  # from, to (cluster s), what
         scoped_args = _resolve_args(read_scoped_rollout_args(), self.stable, self.canary)
+        rollout_args = _resolve_args(self.rollout.args, self.stable, self.canary)
         self.args = {
-            SEED: _resolve_args(self.rollout.args, self.stable, self.canary),
+            SEED: rollout_args,
+            COMPARE: rollout_args,
+            ROLLOUT: rollout_args,
             SCOPED: scoped_args,
             SCOPED_RATE: scoped_args,
         }
@@ -249,12 +263,13 @@ class _ScenarioRun:
         )
 
     def _templates(self) -> dict[str, AnalysisTemplate]:
-        seed = read_template(SEED_TEMPLATE_FILE)
-        if seed.name not in self.rollout.template_names:
-            raise ValueError(f"the Rollout does not use {seed.name}")
+        seed = read_template(SEED_TEMPLATE_FILE)  # the Rollout's until issue 15: side by side
         scoped = read_template(SCOPED_TEMPLATE_FILE)
+        listed = [read_template_named(name) for name in self.rollout.template_names]
         return {
             SEED: seed,
+            COMPARE: read_template(COMPARE_TEMPLATE_FILE),
+            ROLLOUT: merge_templates("the Rollout's analysis", listed),
             SCOPED: scoped,
             SCOPED_RATE: hash_scoped(seed, scoped, self.hash_label),
         }
@@ -277,7 +292,7 @@ class _ScenarioRun:
             template_hash(self.rollout.template, image + "-next"),
             "canary",
             {**environ, "DB_URL": canary_db},
-            fault_every=self.scenario.fault_every if self.scenario.canary == "faulty" else None,
+            fault=self.scenario.fault if self.scenario.canary == "faulty" else None,
         )
         return stable, canary
 
@@ -343,22 +358,33 @@ class _ScenarioRun:
         return await asyncio.to_thread(promtool_check, exposition)
 
     async def execute(self) -> Outcome:
+        if self.db_link is not None:
+            await self.db_link.open()
         exposition_check = await self._start_stable()
-        queries = {
+        queries = {  # the success-rate gates, for the chart's timeline
             key: lab_queries(self.templates[key], self.args[key], self.factor)[0]
             for key in (self.scenario.driving, *self.scenario.side_by_side)
+            if key in RATE_GATES
         }
         self.background.append(asyncio.create_task(self._sample(queries)))
         if self.scenario.user_rate > 0:
             self.traffic = UserTraffic(
-                self.cluster, self.clock, self.issuer, self.scenario.user_rate
+                self.cluster,
+                self.clock,
+                self.issuer,
+                self.scenario.user_rate,
+                pdf_every=self.scenario.pdf_every,
             )
             await self.traffic.setup()
             self.background.append(asyncio.create_task(self.traffic.run(self.stop)))
-        warmup = max(_longest_range(t) for t in self.templates.values()) + self.monitor.interval
+        # The update starts once the gates' windows hold data (the longest, capped at 2 min:
+        # a 10-minute window simply holds less history).
+        longest = max(_longest_range(t) for t in self.templates.values())
+        warmup = min(longest, 120.0) + self.monitor.interval
         await self.clock.sleep(warmup)
         await self.cluster.wait_warm(self.canary, self.rollout.replicas)  # the image is pulled
         started = self.clock.now()
+        self.background.append(asyncio.create_task(self._disturb(started)))
         verdict = await self.controller.run()
         await self.clock.sleep(TAIL)
         self.stop.set()
@@ -377,10 +403,39 @@ class _ScenarioRun:
             samples=self.samples,
             prometheus_counts=counts,
             exposition_check=exposition_check,
-            settings=self._settings(warmup),
+            settings={**self._settings(warmup), "outages": self.outages},
             rollout_started_at=started,
             wall_seconds=time.monotonic() - self.wall_start,
         )
+
+    async def _disturb(self, started: float) -> None:
+        """The scenario's outage and client storm, at their times after the update started."""
+        jobs = []
+        outage, storm = self.scenario.outage, self.scenario.storm
+        if outage is not None:
+            jobs.append(self._outage(started + outage.at, outage.duration, outage.what))
+        if storm is not None and self.traffic is not None:
+            jobs.append(
+                self.traffic.storm(started + storm.at, storm.duration, storm.rate, self.stop)
+            )
+        await asyncio.gather(*jobs)
+
+    async def _outage(self, at: float, duration: float, what: str) -> None:
+        await self.clock.sleep_until(at)
+        if self.stop.is_set():
+            return
+        self.controller.log(f"outage: {what} down for {duration:g}s")
+        if what == "database":
+            assert self.db_link is not None
+            await self.db_link.cut(self.clock.now())
+            await self.clock.sleep(duration)
+            await self.db_link.restore(self.clock.now())
+        else:
+            await asyncio.to_thread(self.prometheus.stop)
+            await self.clock.sleep(duration)
+            await asyncio.to_thread(self.prometheus.start)
+        self.controller.log(f"outage over: {what} back")
+        self.outages.append((at, self.clock.now(), what))
 
     async def _sample(self, queries: dict[str, str]) -> None:
         """A dashboard: every scrape interval, the weights, the endpoints, each gate's value."""
@@ -434,6 +489,8 @@ class _ScenarioRun:
             await self.cluster.shutdown()
         finally:
             self.cluster.kill_all()
+            if self.db_link is not None:
+                await self.db_link.close()
             await self.http.aclose()
             self.prometheus.stop()
             for name in ("prometheus.yml", "prometheus.log"):
@@ -475,15 +532,13 @@ async def _final_counts(
 def standalone_infra() -> Iterator[tuple[Databases, LocalIssuer]]:
     """For `make canary-lab`: an embedded PostgreSQL and a local issuer, like `penvoice dev`."""
     from penvoice.dev.postgres import EmbeddedPostgres  # noqa: PLC0415
-    from penvoice.dev.roles import OWNER_ROLE  # noqa: PLC0415
-    from tests.conftest import PostgresServer  # noqa: PLC0415
 
     data = Path(tempfile.mkdtemp(prefix="canary-lab-pg-"))
     embedded = EmbeddedPostgres(data / "data")
     embedded.start()
     try:
         server = PostgresServer(admin_url=embedded.url(), embedded=embedded)
-        template = _migrated_template(server)
+        template = server.migrated_template()
         databases = Databases(server, template, OWNER_ROLE)
         with LocalIssuer() as issuer:
             try:
@@ -493,14 +548,3 @@ def standalone_infra() -> Iterator[tuple[Databases, LocalIssuer]]:
     finally:
         embedded.stop(mode="immediate")
         shutil.rmtree(data, ignore_errors=True)
-
-
-def _migrated_template(server: Any) -> str:
-    from penvoice.dev.roles import OWNER_ROLE  # noqa: PLC0415
-    from penvoice.migrate.runner import Migrator  # noqa: PLC0415
-    from tests.conftest import MIGRATIONS_DIR  # noqa: PLC0415
-
-    server.ensure_roles()
-    name: str = server.create_database(owner=OWNER_ROLE)
-    asyncio.run(Migrator(server.owner_url_for(name), MIGRATIONS_DIR).up())
-    return name

@@ -20,10 +20,9 @@ POLL_SECONDS = 0.005
 
 def main(argv: list[str]) -> int:
     go_file, entry = Path(argv[0]), argv[1] if len(argv) > 1 else "serve"
-    from tools.canary_lab import fault  # noqa: PLC0415
-
     import penvoice.app  # noqa: F401, PLC0415 - the expensive part, done before the go
     from penvoice.cli import main as penvoice_main  # noqa: PLC0415
+    from tools.canary_lab import fault  # noqa: PLC0415
 
     go_file.with_suffix(".warm").touch()  # imported: the lab may create the pod now
     while not go_file.exists():

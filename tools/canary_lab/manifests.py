@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tools.canary_lab.expr import Condition
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,7 @@ MONITOR_FILE = WORKLOADS / "servicemonitor.yaml"
 CONFIGMAP_FILE = WORKLOADS / "configmap.yaml"
 SEED_TEMPLATE_FILE = WORKLOADS / "analysistemplate.yaml"
 SCOPED_TEMPLATE_FILE = WORKLOADS / "analysistemplate-canary.yaml"
+COMPARE_TEMPLATE_FILE = WORKLOADS / "analysistemplate-compare.yaml"
 # The Rollout change that switches the gate to the scoped template (documented, not applied).
 SCOPED_ROLLOUT_ANALYSIS_FILE = Path(__file__).resolve().parent / "scoped-rollout-analysis.yaml"
 
@@ -128,6 +130,8 @@ class RolloutSpec:
     progress_deadline: float
     image: str
     template: dict[str, Any]
+    max_surge: int | str | None = None  # as written (IntOrString); None: Argo's 25 %
+    max_unavailable: int | str | None = None
 
     @property
     def final_weight(self) -> int:
@@ -183,6 +187,8 @@ def read_rollout(path: Path = ROLLOUT_FILE) -> RolloutSpec:
         progress_deadline=float(spec.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE)),
         image=container["image"],
         template=spec["template"],
+        max_surge=canary.get("maxSurge"),
+        max_unavailable=canary.get("maxUnavailable"),
     )
 
 
@@ -279,6 +285,32 @@ def read_template(path: Path) -> AnalysisTemplate:
         arg_names=tuple(a["name"] for a in args),
         arg_defaults={a["name"]: a["value"] for a in args if "value" in a},
         metrics=tuple(metrics),
+    )
+
+
+def read_template_named(name: str) -> AnalysisTemplate:
+    """The AnalysisTemplate of the gitops slice whose `metadata.name` is `name`."""
+    for path in sorted(WORKLOADS.glob("analysistemplate*.yaml")):
+        if load_yaml(path)["metadata"]["name"] == name:
+            return read_template(path)
+    raise ManifestError(f"no AnalysisTemplate named {name} in {WORKLOADS}")
+
+
+def merge_templates(label: str, templates: list[AnalysisTemplate]) -> AnalysisTemplate:
+    """Several templates in one AnalysisRun, as a Rollout listing them runs them: every
+    metric of every template, the templates' args together (metric names must differ)."""
+    metrics = tuple(m for t in templates for m in t.metrics)
+    names = [m.name for m in metrics]
+    if len(set(names)) != len(names):
+        raise ManifestError(f"{label}: metric names repeat across templates: {names}")
+    arg_names = tuple(dict.fromkeys(a for t in templates for a in t.arg_names))
+    defaults = {k: v for t in templates for k, v in t.arg_defaults.items()}
+    return AnalysisTemplate(
+        name=label,
+        file=templates[0].file,
+        arg_names=arg_names,
+        arg_defaults=defaults,
+        metrics=metrics,
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
 from tools.canary_lab.clock import Clock
 from tools.canary_lab.manifests import REPO_ROOT, Probe, RolloutSpec
 from tools.canary_lab.procs import SPAWNED, TIMEOUT, stop_process_group
@@ -51,11 +52,11 @@ class Build:
     template_hash: str
     revision: str
     environ: dict[str, str]
-    fault_every: int | None = None  # every Nth /v1 request answers 500 (tools/canary_lab/fault)
+    fault: str | None = None  # CANARY_LAB_FAULT for tools/canary_lab/fault.py (a bad release)
 
     def argv(self, go_file: Path) -> list[str]:
         """The pre-warmed launcher: `penvoice serve` (or the fault shim) once go_file exists."""
-        entry = "fault" if self.fault_every else "serve"
+        entry = "fault" if self.fault else "serve"
         return [sys.executable, "-m", "tools.canary_lab.launch", str(go_file), entry]
 
 
@@ -83,6 +84,9 @@ class Pod:
     exit_code: int | None = None
     probes: Counter[str] = field(default_factory=Counter)
     events: list[tuple[float, str]] = field(default_factory=list)
+    restarts: int = 0  # container restarts (CrashLoopBackOff), as kubectl shows them
+    restart_pending: bool = False  # its container exited unasked; the kubelet restarts it
+    kubelet_active: bool = False  # created by the cluster and not yet given up by its kubelet
 
     @property
     def name(self) -> str:
@@ -96,6 +100,16 @@ class Pod:
     def alive(self) -> bool:
         """The process runs (asked of the OS: the exit watcher may be gone on teardown)."""
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def exists(self) -> bool:
+        """The pod is there: its container runs, or has crashed and is being restarted (a
+        kubelet never gives up on a pod it runs, unless the pod is terminating)."""
+        return (
+            self.alive
+            or self.restart_pending
+            or (self.kubelet_active and self.terminating_at is None)
+        )
 
     @property
     def serving(self) -> bool:
@@ -115,6 +129,7 @@ class Pod:
             "exited_at": self.exited_at,
             "exit_code": self.exit_code,
             "probes": dict(sorted(self.probes.items())),
+            "restarts": self.restarts,
             "events": [{"t": round(t, 1), "event": text} for t, text in self.events],
         }
 
@@ -144,6 +159,7 @@ class Cluster:
         self._round_robin = 0
         self.in_flight: Callable[[Pod], int] | None = None  # set by the user traffic
         self._changed = asyncio.Event()
+        self._stopping = False  # shutdown: no container restarts
         self.http = httpx.AsyncClient()  # the kubelet's probes (kept alive: cheaper here)
 
     # -- pods ------------------------------------------------------------------------------
@@ -152,7 +168,7 @@ class Cluster:
         return [
             p
             for p in self.pods
-            if p.build.role == role and p.alive and (include_terminating or not p.terminating_at)
+            if p.build.role == role and p.exists and (include_terminating or not p.terminating_at)
         ]
 
     def available(self, role: str) -> int:
@@ -161,16 +177,25 @@ class Cluster:
     def prewarm(self, build: Build) -> None:
         """Spawn the interpreter of the next pod of this build; it imports and waits."""
         # A slot is free again once its pod's process has exited (its port with it).
-        taken = {p.slot for p in self.pods if p.alive} | set(self._warm)
+        taken = {p.slot for p in self.pods if p.exists} | set(self._warm)
         slot = next((s for s in self.slots if s.role == build.role and s not in taken), None)
         if slot is None:
             return
+        pod = Pod(slot=slot, build=build, log_path=self._log_path(slot))
+        self._spawn(pod)
+        self._warm[slot] = pod
+
+    def _log_path(self, slot: Slot) -> Path:
         log_path = self.workdir / f"{slot.pod_name}.log"
         reuse = 1
-        while log_path.exists():  # an exited pod's log stays for the report
+        while log_path.exists():  # an exited pod's (or container's) log stays for the report
             reuse += 1
             log_path = self.workdir / f"{slot.pod_name}.{reuse}.log"
-        pod = Pod(slot=slot, build=build, log_path=log_path)
+        return log_path
+
+    def _spawn(self, pod: Pod) -> None:
+        """Start the pod's (next) container process: it imports and waits for its go file."""
+        slot, build = pod.slot, pod.build
         environ = {
             **os.environ,
             **build.environ,
@@ -178,8 +203,9 @@ class Cluster:
             "PORT": str(slot.port),
             "PENVOICE_REVISION": build.revision,
         }
-        if build.fault_every:
-            environ["CANARY_LAB_FAULT_EVERY"] = str(build.fault_every)
+        if build.fault:
+            environ["CANARY_LAB_FAULT"] = build.fault
+            environ["CANARY_LAB_FACTOR"] = str(self.clock.factor)
         go_file = self._go_file(slot)
         go_file.unlink(missing_ok=True)
         go_file.with_suffix(".warm").unlink(missing_ok=True)
@@ -193,7 +219,6 @@ class Cluster:
             stderr=subprocess.STDOUT,
         )
         SPAWNED.append(pod.process)
-        self._warm[slot] = pod
 
     def _go_file(self, slot: Slot) -> Path:
         return self.workdir / f"{slot.pod_name}.go"
@@ -231,6 +256,7 @@ class Cluster:
         pod.started_at = self.clock.now()
         pod.events.append((pod.started_at, "created"))
         self.pods.append(pod)
+        pod.kubelet_active = True
         self._tasks.append(asyncio.create_task(self._kubelet(pod), name=f"kubelet {pod.name}"))
         self._notify()
         return pod
@@ -244,7 +270,12 @@ class Cluster:
         way, delayed by the client — a latency no clock compression shrinks — so the lab
         lets those land first rather than lengthen the drain (which would add readiness
         503s to the gate's count)."""
-        if pod.terminating_at is not None or not pod.alive:
+        if pod.terminating_at is not None:
+            return
+        if not pod.alive:  # crashed, between two containers: no process to signal
+            pod.terminating_at = self.clock.now()
+            pod.events.append((pod.terminating_at, "terminating (no container running)"))
+            self._notify()
             return
         pod.terminating_at = self.clock.now()
         pod.events.append((pod.terminating_at, "terminating: out of the endpoints"))
@@ -280,6 +311,12 @@ class Cluster:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=0.05)
         return True
+
+    async def wait_change(self, timeout: float = 0.05) -> None:
+        """Until a pod is created, becomes ready or unready, terminates or exits (wall s)."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
 
     def _notify(self) -> None:
         self._changed.set()
@@ -326,6 +363,34 @@ class Cluster:
             await self.clock.sleep(probe.period - (self.clock.now() - started))
 
     async def _kubelet(self, pod: Pod) -> None:
+        """Probe the container; when it exits unasked, restart it in the same pod after
+        CrashLoopBackOff's delay (restartPolicy Always: 10 s, doubling, at most 300 s)."""
+        try:
+            await self._restarting(pod)
+        finally:
+            pod.kubelet_active = False
+
+    async def _restarting(self, pod: Pod) -> None:
+        while True:
+            await self._container(pod)
+            if pod.terminating_at is not None or self._stopping:
+                pod.restart_pending = False
+                return
+            delay = min(300.0, 10.0 * 2**pod.restarts)
+            pod.events.append((self.clock.now(), f"back-off {delay:g}s, then restart"))
+            pod.log_path = self._log_path(pod.slot)
+            self._spawn(pod)  # the new container's interpreter imports during the back-off
+            pod.restart_pending = False
+            await self.clock.sleep(delay)
+            if pod.terminating_at is not None or self._stopping:
+                return
+            pod.restarts += 1
+            pod.started = False
+            self._go_file(pod.slot).touch()
+            pod.events.append((self.clock.now(), f"container restarted ({pod.restarts})"))
+            self._notify()
+
+    async def _container(self, pod: Pod) -> None:
         watcher = asyncio.create_task(self._watch_exit(pod))
         try:
             rollout = self.rollout
@@ -380,6 +445,7 @@ class Cluster:
         pod.exited_at = self.clock.now()
         pod.ready = False
         unasked = "" if pod.terminating_at is not None else f" unasked: see {pod.log_path.name}"
+        pod.restart_pending = pod.terminating_at is None and not self._stopping
         pod.events.append((pod.exited_at, f"exited {pod.exit_code}{unasked}"))
         if pod.log is not None:
             pod.log.close()
@@ -389,6 +455,7 @@ class Cluster:
     # -- teardown ------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
+        self._stopping = True
         for pod in self.pods:
             await self.terminate(pod)
         await asyncio.gather(*(self.wait_exit(p) for p in self.pods))
@@ -397,6 +464,7 @@ class Cluster:
 
     def kill_all(self) -> None:
         """Last resort, and the unused warm processes: no process survives the lab."""
+        self._stopping = True
         for pod in [*self.pods, *self._warm.values()]:
             if pod.process is not None and pod.process.poll() is None:
                 stop_process_group(pod.process)

@@ -26,6 +26,7 @@ from typing import IO
 
 import httpx
 import yaml
+
 from tools.canary_lab.manifests import parse_duration
 from tools.canary_lab.procs import SPAWNED, TIMEOUT
 
@@ -219,7 +220,8 @@ class Prometheus:
 
 
 class PrometheusClient:
-    """The HTTP API as Argo's provider uses it: an instant query at "now"."""
+    """The HTTP API as Argo's provider uses it: an instant query at "now". A vector and a
+    matrix (flattened: each series' samples in order, series after series) become a list."""
 
     def __init__(self, url: str, http: httpx.AsyncClient, timeout: float = 30.0) -> None:
         self.url = url
@@ -246,7 +248,12 @@ class PrometheusClient:
             return QueryResult(kind, [_parse_sample(item["value"][1]) for item in data["result"]])
         if kind == "scalar":
             return QueryResult(kind, _parse_sample(data["result"][1]))
-        raise QueryError("Prometheus metric type not supported")  # Argo's message for matrix
+        if kind == "matrix":  # since v1.8: every sample of every series, one flat list
+            return QueryResult(
+                kind,
+                [_parse_sample(v[1]) for item in data["result"] for v in item["values"]],
+            )
+        raise QueryError("Prometheus metric type not supported")  # Argo's message (strings)
 
     async def targets(self) -> list[dict[str, object]]:
         response = await self.http.get(f"{self.url}/api/v1/targets", timeout=self.timeout)

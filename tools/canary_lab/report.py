@@ -13,14 +13,24 @@ from typing import Any
 
 from tools.canary_lab.analysis import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, AnalysisRun
 from tools.canary_lab.lab import Outcome
-from tools.canary_lab.scenarios import SCOPED, SCOPED_RATE, SEED
+from tools.canary_lab.scenarios import COMPARE, ROLLOUT, SCOPED, SCOPED_RATE, SEED
 
 GATE_NAMES = {
     SEED: "seed: namespace-wide rate (analysistemplate.yaml)",
     SCOPED: "variant: canary's user requests, lifetime (analysistemplate-canary.yaml)",
     SCOPED_RATE: "what-if: seed query + canary hash only",
+    COMPARE: "canary vs stable (analysistemplate-compare.yaml)",
+    ROLLOUT: "the Rollout's analysis: seed + canary vs stable",
 }
-GATE_COLOURS = {SEED: "#1f5fa8", SCOPED: "#d9822b", SCOPED_RATE: "#8e8e8e"}
+GATE_COLOURS = {
+    SEED: "#1f5fa8",
+    SCOPED: "#d9822b",
+    SCOPED_RATE: "#8e8e8e",
+    COMPARE: "#27ae60",
+    ROLLOUT: "#000000",
+}
+RATE_GATES = {SEED, SCOPED, SCOPED_RATE}
+PHASE_FACES = {SUCCESSFUL: "white", FAILED: "#c0392b", INCONCLUSIVE: "#f1c40f", ERROR: "#7f8c8d"}
 
 
 def _status_class(status: int | None) -> str:
@@ -130,6 +140,8 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         ],
         "canary_share": _canary_share(outcome),
         "settings": outcome.settings,
+        "t0": outcome.rollout_started_at,
+        "right_answer": outcome.scenario.right_answer,
         "wall_seconds": round(outcome.wall_seconds, 1),
     }
 
@@ -274,19 +286,55 @@ def chart(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.4), sharex=True, height_ratios=[3, 2])
-    figure.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.09, hspace=0.06)
+    metric_runs = [r for r in report["analysis"] if r["label"] not in RATE_GATES]
+    rows = sum(len(r["metrics"]) for r in metric_runs)
+    if rows:
+        figure, (top, middle, bottom) = plt.subplots(
+            3, 1, figsize=(10, 8.6), sharex=True, height_ratios=[3, 0.3 + 0.28 * rows, 2]
+        )
+        axes: tuple[Any, ...] = (top, middle, bottom)
+        _draw_metric_reads(middle, metric_runs)
+    else:
+        figure, (top, bottom) = plt.subplots(
+            2, 1, figsize=(10, 6.4), sharex=True, height_ratios=[3, 2]
+        )
+        axes = (top, bottom)
+    figure.subplots_adjust(
+        left=0.2 if rows else 0.08, right=0.98, top=0.9, bottom=0.09, hspace=0.06
+    )
     _draw_gates(top, report)
     _draw_weights(bottom, report)
     verdict = report["verdict"]
     top.set_title(f"{report['title']}\n{verdict['headline']}", fontsize=11)
-    for axis in (top, bottom):
+    for start, end, what in report["settings"].get("outages", []):
+        for axis in axes:
+            axis.axvspan(start - report["t0"], end - report["t0"], color="#f5b7b1", alpha=0.4)
+        top.text(start - report["t0"], 1.0, f" {what} down", fontsize=8, va="top")
+    for axis in axes:
         axis.axvline(0, color="black", linewidth=0.6)
         axis.axvline(verdict["at"], color="#8e44ad", linewidth=1)
         axis.grid(alpha=0.3)
     bottom.text(verdict["at"], 95, f" {verdict['outcome']}", color="#8e44ad", fontsize=9)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _draw_metric_reads(axis: Any, runs: list[dict[str, Any]]) -> None:
+    """One row per metric of the multi-metric gates: each read, coloured by its phase."""
+    labels: list[str] = []
+    for run in runs:
+        colour = GATE_COLOURS.get(run["label"], "black")
+        for metric in run["metrics"]:
+            row = len(labels)
+            labels.append(f"{run['label']}: {metric['metric']}")
+            for m in metric["measurements"]:
+                face = PHASE_FACES.get(m["phase"], "white")
+                marker = {FAILED: "X", ERROR: "s", INCONCLUSIVE: "D"}.get(m["phase"], "o")
+                axis.plot(m["t"], row, marker, color=colour, markerfacecolor=face, markersize=6)
+    axis.set_yticks(range(len(labels)))
+    axis.set_yticklabels(labels, fontsize=7)
+    axis.set_ylim(-0.6, len(labels) - 0.4)
+    axis.invert_yaxis()
 
 
 def _draw_gates(top: Any, report: dict[str, Any]) -> None:
@@ -297,6 +345,7 @@ def _draw_gates(top: Any, report: dict[str, Any]) -> None:
     numbers += [
         _number(_first(m["value"]))
         for run in runs
+        if run["label"] in RATE_GATES
         for metric in run["metrics"]
         for m in metric["measurements"]
     ]
@@ -304,6 +353,8 @@ def _draw_gates(top: Any, report: dict[str, Any]) -> None:
     floor = min(0.85, math.floor((lowest - 0.1) * 20) / 20)  # room for the legend below
     gates = report["gates"]
     for key in [gates["driving"], *gates["side_by_side"]]:
+        if key not in RATE_GATES:
+            continue
         driving = key == gates["driving"]
         name = GATE_NAMES.get(key, key) + (" — drives" if driving else " — side by side")
         values = [_number(s["gate"].get(key)) for s in timeline]
@@ -319,6 +370,8 @@ def _draw_gates(top: Any, report: dict[str, Any]) -> None:
             fontsize=9,
         )
     for run in runs:
+        if run["label"] not in RATE_GATES:
+            continue  # multi-metric gates: their own panel
         colour = GATE_COLOURS.get(run["label"], "black")
         for metric in run["metrics"]:
             for m in metric["measurements"]:

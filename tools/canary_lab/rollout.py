@@ -1,16 +1,20 @@
 """The part of the Argo Rollouts controller a replica-weighted (basic) canary exercises.
 
-- `setWeight: W` scales the canary ReplicaSet to ceil(replicas·W/100) and the stable one to
-  ceil(replicas·(1−W/100)) — both rounded up, as `DesiredReplicaCountsForCanary` does when
-  there is no traffic routing — scaling up first and down once the new pods are available;
-  the step completes when both sets are at their counts and available. With one Service for
-  all pods, the canary's share of the traffic is its share of the ready pods, not W.
+- `setWeight: W` moves the canary and stable ReplicaSets toward the counts that best
+  approximate W (`tools/canary_lab/replicas.py`, argo-rollouts
+  `approximateWeightedCanaryStableReplicaCounts`), one reconcile at a time within `maxSurge`
+  and `maxUnavailable`: with 2 replicas 25 % → 1 + 2, 50 % → 1 + 1, 75 % → 2 + 1. The step
+  completes when both sets are at their counts and available. With one Service for all
+  pods, the canary's share of the traffic is its share of the ready pods, not W.
 - `pause: {duration: D}` waits D.
 - Background analysis starts when the step index reaches `startingStep` and runs until the
   Rollout completes (the run is then terminated: Successful unless a limit was violated).
-- A Failed or Error run aborts: weight 0, the stable set back to `replicas`, canary pods
-  terminated. An Inconclusive run pauses the Rollout for a human.
-- After the last step the canary is promoted: 100 %, the old stable pods terminated.
+- A Failed or Error run aborts: weight 0, reconciled like any weight — from 75 % (2 + 1) a
+  canary pod goes first (the surge ceiling is 3 pods), then a stable pod is added, then the
+  last canary pod goes once it is available. An Inconclusive run pauses the Rollout.
+- After the last step the canary is promoted: the background analysis is terminated first
+  (the Rollout is fully promoted, `reconcileBackgroundAnalysisRun` ends the run), then the
+  old stable pods are scaled away.
 - A canary that never becomes available holds the Rollout at its `setWeight` step; Argo
   then marks it Degraded after `progressDeadlineSeconds` (600 s by default) and, with
   `progressDeadlineAbort` unset, does not abort it: the stable pods keep serving.
@@ -22,19 +26,33 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tools.canary_lab.analysis import ERROR, FAILED, INCONCLUSIVE, AnalysisRun
 from tools.canary_lab.clock import Clock
 from tools.canary_lab.manifests import RolloutSpec, Step
-from tools.canary_lab.pods import Build, Cluster
+from tools.canary_lab.pods import Build, Pod
+from tools.canary_lab.replicas import (
+    Fenceposts,
+    SetState,
+    approximate_counts,
+    fenceposts,
+    reconcile_counts,
+)
 
 
-def desired_counts(replicas: int, weight: int) -> tuple[int, int]:
-    """(canary, stable) replica counts for a weight, both rounded up (argo-rollouts)."""
-    canary = -(-replicas * weight // 100)
-    stable = -(-replicas * (100 - weight) // 100)
-    return canary, stable
+class PodSet(Protocol):
+    """What the controller needs of the cluster (`pods.Cluster`; a fake in the unit tests)."""
+
+    def pods_of(self, role: str, *, include_terminating: bool = False) -> list[Pod]: ...
+
+    def available(self, role: str) -> int: ...
+
+    def start_pod(self, build: Build) -> Pod: ...
+
+    async def terminate(self, pod: Pod) -> None: ...
+
+    async def wait_change(self, timeout: float = 0.05) -> None: ...
 
 
 @dataclass
@@ -66,7 +84,7 @@ class Verdict:
 @dataclass
 class Controller:
     spec: RolloutSpec
-    cluster: Cluster
+    cluster: PodSet
     clock: Clock
     stable: Build
     canary: Build
@@ -76,6 +94,7 @@ class Controller:
     set_weight: int = 0
     events: list[tuple[float, str]] = field(default_factory=list)
     steps_log: list[tuple[float, int, int]] = field(default_factory=list)  # t, index, weight
+    scaling_log: list[tuple[float, int, int]] = field(default_factory=list)  # t, canary, stable
     runs: list[AnalysisRun] = field(default_factory=list)
     _watchers: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -112,13 +131,16 @@ class Controller:
         self._enter(len(steps))
         if not self.runs and self.spec.starting_step <= len(steps):
             self._start_analysis(abort, reason)
-        done = await self._race(self._execute(Step(set_weight=100)), abort)
+        await asyncio.sleep(0)  # a run completed on the last read: its watcher reports it
         if abort.is_set():
             return await self._abort_or_pause(reason[0])
+        # Fully promoted: the background run is terminated before the old stable scales away.
         for run in self.runs:
             await run.terminate()
-        self.log("promoted: the canary is the new stable")
-        return Verdict("promoted", len(steps), 100, self.clock.now(), "all steps passed")
+        self.log("promoted: analysis terminated, the canary is the new stable")
+        at = self.clock.now()
+        await self._scale_to(100)
+        return Verdict("promoted", len(steps), 100, at, "all steps passed")
 
     def _start_analysis(self, abort: asyncio.Event, reason: list[tuple[str, str]]) -> None:
         self.runs = self.start_analysis()
@@ -165,22 +187,54 @@ class Controller:
                 return
             await asyncio.sleep(0.01)
 
+    @property
+    def fenceposts(self) -> Fenceposts:
+        surge, unavailable = fenceposts(
+            self.spec.replicas, self.spec.max_surge, self.spec.max_unavailable
+        )
+        return Fenceposts(self.spec.replicas, surge, unavailable)
+
+    def _state(self, role: str) -> SetState:
+        return SetState(len(self.cluster.pods_of(role)), self.cluster.available(role))
+
     async def _scale_to(self, weight: int) -> bool:
+        """Reconcile toward `weight` until both sets are at their counts and available (True)
+        or the stall deadline passes (False)."""
         self.set_weight = weight
         self.steps_log.append((self.clock.now(), self.step_index, weight))
-        canary, stable = desired_counts(self.spec.replicas, weight)
-        self.log(f"setWeight {weight}: canary {canary}, stable {stable} replicas")
+        posts = self.fenceposts
+        want_canary, want_stable = approximate_counts(posts.replicas, weight, posts.max_surge)
+        self.log(f"setWeight {weight}: canary {want_canary}, stable {want_stable} replicas")
         deadline = None if self.stall_after is None else self.clock.now() + self.stall_after
-        for build, count in ((self.canary, canary), (self.stable, stable)):
-            while len(self.cluster.pods_of(build.role)) < count:
-                self.cluster.start_pod(build)
-            if not await self.cluster.wait_available(build.role, count, deadline):
+        while True:
+            canary, stable = self._state("canary"), self._state("stable")
+            if (canary.replicas, stable.replicas) == (want_canary, want_stable) and (
+                canary.available,
+                stable.available,
+            ) == (want_canary, want_stable):
+                return True
+            if deadline is not None and self.clock.now() >= deadline:
                 return False
-        for build, count in ((self.stable, stable), (self.canary, canary)):
-            extra = self.cluster.pods_of(build.role)[count:]
-            for pod in reversed(extra):
+            to_canary, to_stable = reconcile_counts(posts, weight, canary, stable)
+            changed = await self._set_replicas(self.canary, to_canary)
+            changed |= await self._set_replicas(self.stable, to_stable)
+            if changed:
+                self.scaling_log.append((self.clock.now(), to_canary, to_stable))
+            await self.cluster.wait_change()
+
+    async def _set_replicas(self, build: Build, count: int) -> bool:
+        """Create or delete pods of one set; unready pods go first, then the youngest."""
+        pods = self.cluster.pods_of(build.role)
+        if len(pods) < count:
+            for _ in range(count - len(pods)):
+                self.cluster.start_pod(build)
+            return True
+        if len(pods) > count:
+            ranked = sorted(pods, key=lambda p: (p.ready, -(p.started_at or 0.0)))
+            for pod in ranked[: len(pods) - count]:
                 await self.cluster.terminate(pod)
-        return True
+            return True
+        return False
 
     async def _abort_or_pause(self, cause: tuple[str, str]) -> Verdict:
         phase, reason = cause

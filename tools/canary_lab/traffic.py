@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from tools.canary_lab.clock import Clock
-from tools.canary_lab.pods import Cluster, Pod
 
 from penvoice.dev.issuer import LocalIssuer
+from tools.canary_lab.clock import Clock
+from tools.canary_lab.pods import Cluster, Pod
 
 # One cycle of user actions; its length (10) is coprime with the 2 and 3 endpoints the
 # canary steps produce, so every pod sees the same mix.
@@ -58,6 +59,7 @@ class User:
     org_id: str = ""
     customer_ids: list[str] = field(default_factory=list)
     invoice_ids: list[str] = field(default_factory=list)
+    finalized_id: str = ""  # an open invoice: it has a PDF
 
     @property
     def headers(self) -> dict[str, str]:
@@ -70,9 +72,16 @@ class SetupError(RuntimeError):
 
 class UserTraffic:
     def __init__(
-        self, cluster: Cluster, clock: Clock, issuer: LocalIssuer, rate: float, users: int = 3
+        self,
+        cluster: Cluster,
+        clock: Clock,
+        issuer: LocalIssuer,
+        rate: float,
+        users: int = 3,
+        pdf_every: int | None = None,
     ) -> None:
         self.cluster = cluster
+        self.pdf_every = pdf_every  # one request in N fetches an invoice's PDF instead
         self.clock = clock
         self.rate = rate  # requests per cluster second
         self.users = [
@@ -111,6 +120,14 @@ class UserTraffic:
                 "POST", f"/v1/orgs/{user.org_id}/invoices", user, _draft(user.customer_ids[0])
             )
             user.invoice_ids.append(draft["id"])
+            if self.pdf_every:
+                issued = await self._setup_call(
+                    "POST", f"/v1/orgs/{user.org_id}/invoices", user, _draft(user.customer_ids[1])
+                )
+                await self._setup_call(
+                    "POST", f"/v1/orgs/{user.org_id}/invoices/{issued['id']}/finalize", user, {}
+                )
+                user.finalized_id = issued["id"]
 
     async def _setup_call(self, method: str, path: str, user: User, body: object) -> Any:
         pod = self.cluster.pick()
@@ -135,9 +152,14 @@ class UserTraffic:
         next_send = self.clock.now()
         ops = itertools.cycle(CYCLE)
         users = itertools.cycle(self.users)
+        sent = 0
         while not stop.is_set():
             while next_send <= self.clock.now():
-                self._send(next(ops), next(users))
+                sent += 1
+                op = next(ops)
+                if self.pdf_every and sent % self.pdf_every == 0:
+                    op = "pdf"  # in place of the cycle's request: the mix is otherwise the same
+                self._send(op, next(users))
                 next_send += interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.clock.wall(next_send - self.clock.now()))
@@ -183,19 +205,63 @@ class UserTraffic:
 
     def _call(self, op: str, user: User) -> tuple[str, str, object]:
         org = f"/v1/orgs/{user.org_id}"
-        if op == "list-invoices":
-            return "GET", f"{org}/invoices", None
-        if op == "list-customers":
-            return "GET", f"{org}/customers", None
-        if op == "get-invoice":
-            return "GET", f"{org}/invoices/{user.invoice_ids[-1]}", None
-        if op == "me":
-            return "GET", "/v1/me", None
+        calls: dict[str, tuple[str, str, object]] = {
+            "list-invoices": ("GET", f"{org}/invoices", None),
+            "list-customers": ("GET", f"{org}/customers", None),
+            "get-invoice": ("GET", f"{org}/invoices/{user.invoice_ids[-1]}", None),
+            "me": ("GET", "/v1/me", None),
+            "pdf": ("GET", f"{org}/invoices/{user.finalized_id}/pdf", None),
+        }
         if op == "create-customer":
             return "POST", f"{org}/customers", {"name": f"Walk-in {uuid.uuid4().hex[:8]}"}
         if op == "create-draft":
             return "POST", f"{org}/invoices", _draft(user.customer_ids[-1])
-        raise ValueError(op)
+        return calls[op]
+
+    async def storm(self, at: float, duration: float, rate: float, stop: asyncio.Event) -> None:
+        """Bad requests from a misbehaving client, from cluster time `at` for `duration`:
+        an expired-looking token (401), unknown invoices (404), invalid bodies (422) — to
+        a random ready pod each, as kube-proxy picks, so every pod gets the same share."""
+        await self.clock.sleep_until(at)
+        kinds = itertools.cycle(("bad-token", "unknown-invoice", "invalid-body"))
+        users = itertools.cycle(self.users)
+        tasks: set[asyncio.Task[None]] = set()
+        next_send, end = self.clock.now(), at + duration
+        while not stop.is_set() and self.clock.now() < end:
+            while next_send <= self.clock.now():
+                task = asyncio.create_task(self._bad_request(next(kinds), next(users)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                next_send += 1.0 / rate
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.clock.wall(next_send - self.clock.now()))
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _bad_request(self, kind: str, user: User) -> None:
+        endpoints = self.cluster.endpoints()
+        if not endpoints:
+            self.unrouted += 1
+            return
+        pod = random.choice(endpoints)  # noqa: S311 - load spreading, not security
+        org = f"/v1/orgs/{user.org_id}"
+        headers = user.headers
+        if kind == "bad-token":
+            method, path, body = "GET", f"{org}/invoices", None
+            headers = {"Authorization": "Bearer not.a.token"}
+        elif kind == "unknown-invoice":
+            method, path, body = "GET", f"{org}/invoices/{uuid.uuid4()}", None
+        else:
+            method, path, body = "POST", f"{org}/customers", {"name": ""}
+        sent = self.clock.now()
+        try:
+            response = await self.http.request(
+                method, pod.base_url + path, json=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            self.records.append(Record(sent, pod.name, pod.build.role, kind, None, error))
+            return
+        self.records.append(Record(sent, pod.name, pod.build.role, kind, response.status_code))
 
     async def close(self) -> None:
         await self.http.aclose()
