@@ -5,7 +5,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from tests.conftest import Api
+from penvoice.dev.issuer import LocalIssuer
+from tests.conftest import Api, app_environ, running_app
 from tests.invoices.conftest import LINE, Billing, make_billing
 
 pytestmark = pytest.mark.anyio
@@ -18,8 +19,16 @@ async def _drafts(billing: Billing, count: int, memo: str = "") -> list[str]:
 
 
 async def test_concurrent_finalizations_number_each_org_1_to_n_without_gaps(
-    api: Api, admin_database_url: str
+    database_url: str, issuer: LocalIssuer, admin_database_url: str
 ) -> None:
+    # 108 finalizations queue on two counter rows: on a busy machine the default 2 s wait
+    # for a pooled connection can pass (a 503), which is not what this test is about.
+    environ = app_environ(database_url, issuer, DB_POOL_TIMEOUT_SECONDS="60")
+    async with running_app(environ) as (app, client):
+        await _number_concurrently(Api(client=client, issuer=issuer, app=app), admin_database_url)
+
+
+async def _number_concurrently(api: Api, admin_database_url: str) -> None:
     first = await make_billing(api, owner="ann")
     second = await make_billing(api, owner="bob")
     drafts = [(first, d) for d in await _drafts(first, 56)]
