@@ -16,7 +16,6 @@ from tests.invoices.conftest import LINE, make_billing
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "src" / "penvoice"
 # Raise the generic Conflict until issue 12's rework of these files wires their own types.
-AWAITING_ISSUE_12 = {"documents/router.py", "idempotency/keys.py"}
 
 
 def documented() -> list[str]:
@@ -84,7 +83,7 @@ def test_services_raise_no_untyped_conflict() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Conflict":
                 offenders.append(f"{relative}:{node.lineno}")
-    assert {o.split(":")[0] for o in offenders} <= AWAITING_ISSUE_12, offenders
+    assert offenders == []
 
 
 @pytest.mark.anyio

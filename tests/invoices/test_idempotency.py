@@ -134,7 +134,7 @@ def one_winner(responses: list[httpx.Response], success: int) -> None:
     assert len([r for r in done if REPLAYED not in r.headers]) == 1
     for busy in (r for r in responses if r.status_code == 409):
         assert busy.headers["content-type"] == "application/problem+json"
-        assert busy.json()["type"] == "https://penvoice.app/problems/conflict"
+        assert busy.json()["type"] == "https://penvoice.app/problems/idempotency-key-in-use"
 
 
 async def test_concurrent_duplicates_do_the_work_once(

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from penvoice.auth import CurrentPrincipal
 from penvoice.db import NO_CONNECTION_ERRORS, Connection, Database
-from penvoice.errors import Conflict, ValidationFailed
+from penvoice.errors import IdempotencyKeyInUse, ValidationFailed
 from penvoice.idempotency import repository
 from penvoice.idempotency.repository import StoredResponse
 from penvoice.tenancy.access import UserTransaction
@@ -91,7 +91,9 @@ async def claim(conn: Connection, subject: str, key: str | None, print_: str) ->
     if key is None:
         return Idempotency(conn, subject, None, "")
     if not await repository.try_lock(conn, subject, key):
-        raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
+        raise IdempotencyKeyInUse(
+            "A request with this Idempotency-Key is still in progress; retry shortly."
+        )
     stored = await repository.find(conn, subject, key)
     if stored is None:
         return Idempotency(conn, subject, key, print_)
