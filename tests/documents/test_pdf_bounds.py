@@ -182,7 +182,9 @@ async def test_a_pdf_asked_for_during_a_hostile_render_still_renders(wired: Bill
     read_pdf(other)
     assert (await hostile_request).status_code == 422
     print(f"a normal PDF behind the hostile render: 200 after {waited:.2f}s")
-    assert waited < TIMEOUT + 4  # its turn came after the refusal; a fresh worker started
+    # Its turn came after the refusal (3 s), then a fresh worker started (seconds on a loaded
+    # machine): bounded, where an unbounded hostile render took about 25 s.
+    assert waited < TIMEOUT + 10
 
 
 async def test_a_page_cap_stops_the_render_at_the_first_page_over() -> None:
@@ -196,7 +198,7 @@ async def test_a_page_cap_stops_the_render_at_the_first_page_over() -> None:
         with pytest.raises(render.PdfTooLarge) as refused:
             await renderer.document(invoice, long_lines)
         assert refused.value.extra == {"reason": "pages", "limit_pages": 3}
-        assert time.perf_counter() - started < 5
+        assert time.perf_counter() - started < 15  # a worker start included, on a busy machine
         short = dataclasses.replace(invoice, version=invoice.version + 1)
         assert len(await renderer.document(short, lines)) > 1000  # a short one renders
     finally:
