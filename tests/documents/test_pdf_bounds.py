@@ -151,7 +151,7 @@ async def test_the_adversarial_pdf_is_refused_in_bounded_time_while_others_rende
     assert problem["reason"] in {"time", "pages"}
     assert refused_after < TIMEOUT + 1.5
     # The render ran in another process: the event loop answered throughout.
-    assert max(latencies) < 0.5, latencies
+    assert max(latencies) < 1.0, latencies  # a render in this process blocked it for seconds
 
     # Asking again costs nothing: the refusal is remembered for this version.
     started = time.perf_counter()
