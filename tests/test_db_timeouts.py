@@ -24,7 +24,7 @@ def test_defaults_fit_the_routes() -> None:
         {"DB_URL": "postgresql://x/y", "KC_ISSUER": "http://x/realms/y", "KC_AUDIENCE": "z"}
     )
     assert settings.db_statement_timeout_ms == 5_000
-    assert settings.db_idle_in_transaction_timeout_ms == 5_000
+    assert settings.db_idle_in_transaction_timeout_ms == 15_000
 
 
 async def test_every_pooled_session_carries_both_timeouts(

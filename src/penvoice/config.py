@@ -41,8 +41,11 @@ class Settings(BaseModel):
     db_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5_000
     # A request's transaction only waits on its own statements (it commits before the response
     # is sent); an export or render never holds one at the client's pace. A session idle in a
-    # transaction this long is ended by PostgreSQL: its locks and snapshot go with it.
-    db_idle_in_transaction_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 5_000
+    # transaction this long is ended by PostgreSQL: its locks and snapshot go with it. Between
+    # two statements a handler waits only for the event loop, but that wait can reach seconds
+    # on a starved CPU: at 5 s, a test of 108 concurrent finalizations lost sessions
+    # mid-transaction twice on a 2-core machine at load ~9 (docs/reliability.md), hence 15 s.
+    db_idle_in_transaction_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 15_000
     readiness_check_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.5
     shutdown_drain_seconds: Annotated[float, Field(ge=0, le=120)] = 5.0
     shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20.0

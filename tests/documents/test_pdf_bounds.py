@@ -151,7 +151,7 @@ async def test_the_adversarial_pdf_is_refused_in_bounded_time_while_others_rende
     assert problem["reason"] in {"time", "pages"}
     assert refused_after < TIMEOUT + 1.5
     # The render ran in another process: the event loop answered throughout.
-    assert max(latencies) < 0.5, latencies
+    assert max(latencies) < 1.0, latencies  # a render in this process blocked it for seconds
 
     # Asking again costs nothing: the refusal is remembered for this version.
     started = time.perf_counter()
@@ -182,7 +182,9 @@ async def test_a_pdf_asked_for_during_a_hostile_render_still_renders(wired: Bill
     read_pdf(other)
     assert (await hostile_request).status_code == 422
     print(f"a normal PDF behind the hostile render: 200 after {waited:.2f}s")
-    assert waited < TIMEOUT + 4  # its turn came after the refusal; a fresh worker started
+    # Its turn came after the refusal (3 s), then a fresh worker started (seconds on a loaded
+    # machine): bounded, where an unbounded hostile render took about 25 s.
+    assert waited < TIMEOUT + 10
 
 
 async def test_a_page_cap_stops_the_render_at_the_first_page_over() -> None:
@@ -196,7 +198,7 @@ async def test_a_page_cap_stops_the_render_at_the_first_page_over() -> None:
         with pytest.raises(render.PdfTooLarge) as refused:
             await renderer.document(invoice, long_lines)
         assert refused.value.extra == {"reason": "pages", "limit_pages": 3}
-        assert time.perf_counter() - started < 5
+        assert time.perf_counter() - started < 15  # a worker start included, on a busy machine
         short = dataclasses.replace(invoice, version=invoice.version + 1)
         assert len(await renderer.document(short, lines)) > 1000  # a short one renders
     finally:

@@ -286,11 +286,18 @@ def render_invoice_pdf(
         *(tax.display_name for line in lines for tax in line.taxes),
     ]
     pdf = _InvoiceDocument(invoice, choose_faces(texts), max_pages)
-    pdf.add_page()
-    _parties_and_dates(pdf, invoice)
-    _line_table(pdf, invoice, lines)
-    _summary(pdf, invoice, lines)
-    _memo(pdf, invoice.memo)
+    try:
+        pdf.add_page()
+        _parties_and_dates(pdf, invoice)
+        _line_table(pdf, invoice, lines)
+        _summary(pdf, invoice, lines)
+        _memo(pdf, invoice.memo)
+    except TooManyPages:
+        for font in pdf.fonts.values():  # output() closes them; a refused document must too
+            close = getattr(font, "close", None)
+            if close is not None:
+                close()
+        raise
     return bytes(pdf.output())
 
 
