@@ -24,6 +24,9 @@ class _Rate:
     display_name: str
     percentage: Decimal
     inclusive: bool
+    vat_category: str | None = None
+    exemption_reason: str = ""
+    exemption_code: str = ""
 
 
 VAT = UUID(int=1)
@@ -99,6 +102,11 @@ def sample_invoice() -> tuple[InvoiceRow, list[LineRow]]:
         voided_by=None,
         uncollectible_at=None,
         uncollectible_by=None,
+        buyer_reference="",
+        purchase_order_reference="",
+        supply_date=None,
+        period_start=None,
+        period_end=None,
         overdue=False,
     )
     return invoice, lines

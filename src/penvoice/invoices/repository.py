@@ -41,6 +41,11 @@ class InvoiceRow:
     voided_by: str | None
     uncollectible_at: datetime | None
     uncollectible_by: str | None
+    buyer_reference: str
+    purchase_order_reference: str
+    supply_date: date | None
+    period_start: date | None
+    period_end: date | None
     overdue: bool
 
 
@@ -63,6 +68,9 @@ class LineTaxRow:
     inclusive: bool
     taxable_amount: int
     amount: int
+    vat_category: str | None = None  # None: priced before categories were recorded
+    exemption_reason: str | None = None
+    exemption_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,9 @@ async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[Li
                   coalesce(jsonb_agg(jsonb_build_object(
                       'tax_rate_id', t.tax_rate_id, 'display_name', t.display_name,
                       'percentage', t.percentage::text, 'inclusive', t.inclusive,
-                      'taxable_amount', t.taxable_amount, 'amount', t.amount)
+                      'taxable_amount', t.taxable_amount, 'amount', t.amount,
+                      'vat_category', t.vat_category, 'exemption_reason', t.exemption_reason,
+                      'exemption_code', t.exemption_code)
                   ORDER BY t.inclusive DESC, t.display_name) FILTER (WHERE t.line_id IS NOT NULL),
                   '[]') AS taxes
            FROM invoice_lines l
@@ -207,6 +217,9 @@ async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[Li
                 t["inclusive"],
                 t["taxable_amount"],
                 t["amount"],
+                t["vat_category"],
+                t["exemption_reason"],
+                t["exemption_code"],
             )
             for t in json.loads(values["taxes"])
         )
@@ -223,11 +236,15 @@ async def insert_invoice(
     memo: str,
     totals: Totals,
     actor: str,
+    legal: dict[str, Any],
 ) -> UUID:
+    """`legal`: the EN 16931 fields of `LEGAL_FIELDS` (references, supply date, period)."""
     invoice_id: UUID = await conn.fetchval(
         """INSERT INTO invoices (org_id, customer_id, currency, memo, subtotal, tax_total, total,
-               amount_paid, amount_due, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""",
+               amount_paid, amount_due, created_by, buyer_reference, purchase_order_reference,
+               supply_date, period_start, period_end)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+           RETURNING id""",
         org_id,
         customer_id,
         currency,
@@ -238,6 +255,7 @@ async def insert_invoice(
         totals.amount_paid,
         totals.amount_due,
         actor,
+        *(legal[name] for name in LEGAL_FIELDS),
     )
     return invoice_id
 
@@ -279,8 +297,9 @@ async def replace_lines(
     if taxes:
         await conn.executemany(
             """INSERT INTO invoice_line_taxes (org_id, line_id, tax_rate_id, display_name,
-                   percentage, inclusive, taxable_amount, amount)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                   percentage, inclusive, taxable_amount, amount, vat_category,
+                   exemption_reason, exemption_code)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
             [
                 (
                     org,
@@ -291,15 +310,38 @@ async def replace_lines(
                     t.inclusive,
                     t.taxable_amount,
                     t.amount,
+                    t.vat_category,
+                    t.exemption_reason,
+                    t.exemption_code,
                 )
                 for org, line_id, t in taxes
             ],
         )
 
 
+LEGAL_FIELDS = (
+    "buyer_reference",
+    "purchase_order_reference",
+    "supply_date",
+    "period_start",
+    "period_end",
+)
+
+
 async def update_draft(
     conn: Connection, org_id: UUID, invoice_id: UUID, changes: dict[str, Any], totals: Totals
 ) -> None:
+    """`changes` may hold customer_id, currency, memo and, all or none of them, the
+    `LEGAL_FIELDS`."""
+    if "buyer_reference" in changes:
+        await conn.execute(
+            """UPDATE invoices SET buyer_reference = $3, purchase_order_reference = $4,
+                   supply_date = $5, period_start = $6, period_end = $7
+               WHERE org_id = $1 AND id = $2""",
+            org_id,
+            invoice_id,
+            *(changes[name] for name in LEGAL_FIELDS),
+        )
     await conn.execute(
         """UPDATE invoices SET customer_id = coalesce($3, customer_id),
                currency = coalesce($4, currency), memo = coalesce($5, memo),

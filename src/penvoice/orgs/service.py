@@ -21,6 +21,7 @@ from penvoice.tenancy import repository as tenancy
 from penvoice.tenancy.access import OneStatementRead, OrgAccess
 
 INVITATION_LIFETIME = timedelta(days=14)
+NULLABLE = frozenset({"postal_address", "contact", "payment_account"})
 
 
 async def create_org(conn: Connection, principal: Principal, body: OrgCreate) -> OrgRow:
@@ -45,8 +46,10 @@ async def update_org(
     current = await _org(conn, access.org_id, for_update=True)
     check_version(expected_version, current.version, "organisation")
     changes = body.model_dump(exclude_unset=True)
-    if None in changes.values():
-        field = next(name for name, value in changes.items() if value is None)
+    if any(value is None and name not in NULLABLE for name, value in changes.items()):
+        field = next(
+            name for name, value in changes.items() if value is None and name not in NULLABLE
+        )
         raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
     if (
         changes.get("next_invoice_number", current.next_invoice_number)
