@@ -21,6 +21,7 @@ from penvoice.db import Database
 from penvoice.docs import router as docs_router
 from penvoice.documents.router import RenderSlots
 from penvoice.documents.router import router as documents_router
+from penvoice.einvoices.router import router as einvoices_router
 from penvoice.events.router import router as events_router
 from penvoice.health import ReadinessChecks
 from penvoice.health import router as health_router
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> Edge:
         events_router,
         invoices_router,
         documents_router,
+        einvoices_router,
         payments_router,
         reports_router,
         customers_router,

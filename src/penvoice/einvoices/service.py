@@ -1,0 +1,116 @@
+"""E-invoice rules: which invoice data an EN 16931 document is built from, and the
+readiness check.
+
+A draft is checked against the organisation, customer and tax rates as they are now (what
+finalization would snapshot); a finalized invoice against its snapshots and the taxes its
+lines were priced with, which is what its e-invoice carries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from uuid import UUID
+
+from penvoice.customers import repository as customers
+from penvoice.db import Connection
+from penvoice.einvoices.model import EDocument, account, doc_line, party, vat
+from penvoice.einvoices.rules import Violation, check
+from penvoice.errors import NotFound
+from penvoice.invoices import repository as invoices
+from penvoice.invoices import service as invoice_rules
+from penvoice.orgs import repository as orgs
+from penvoice.taxes import repository as taxes
+from penvoice.tenancy.access import OrgAccess
+
+
+async def document(conn: Connection, access: OrgAccess, invoice_id: UUID) -> EDocument:
+    invoice = await invoices.get_invoice(conn, access.org_id, invoice_id)
+    if invoice is None:
+        raise NotFound("No invoice with this id.")
+    lines = await invoices.get_lines(conn, access.org_id, invoice_id)
+    seller, buyer = invoice.org_snapshot, invoice.customer_snapshot
+    if invoice.status == "draft":
+        org = await orgs.get_org(conn, access.org_id)
+        customer = await customers.get_customer(conn, access.org_id, invoice.customer_id)
+        assert org is not None
+        assert customer is not None
+        seller = invoice_rules.org_snapshot(org)
+        buyer = invoice_rules.customer_snapshot(customer)
+        wanted = sorted({tax.tax_rate_id for line in lines for tax in line.taxes})
+        rates = await taxes.rates_by_ids(conn, access.org_id, wanted)
+        lines = [
+            dataclasses.replace(
+                line,
+                taxes=tuple(
+                    dataclasses.replace(
+                        tax,
+                        vat_category=rates[tax.tax_rate_id].vat_category,
+                        exemption_reason=rates[tax.tax_rate_id].exemption_reason,
+                        exemption_code=rates[tax.tax_rate_id].exemption_code,
+                    )
+                    for tax in line.taxes
+                ),
+            )
+            for line in lines
+        ]
+    doc_lines = tuple(
+        doc_line(
+            line.position,
+            line.description,
+            line.quantity,
+            line.unit_amount,
+            line.discount_amount,
+            line.net,
+            [
+                (
+                    vat(
+                        tax.vat_category,
+                        tax.percentage,
+                        tax.exemption_reason,
+                        tax.exemption_code,
+                        str(tax.tax_rate_id),
+                    ),
+                    tax.inclusive,
+                    tax.amount,
+                )
+                for tax in line.taxes
+            ],
+        )
+        for line in lines
+    )
+    line_total = sum(line.net for line in doc_lines)
+    buyer_reference = invoice.buyer_reference or str((buyer or {}).get("buyer_reference") or "")
+    period = None
+    if invoice.period_start is not None and invoice.period_end is not None:
+        period = (invoice.period_start, invoice.period_end)
+    return EDocument(
+        kind="invoice",
+        number=invoice.number or "",
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        currency=invoice.currency,
+        note=invoice.memo,
+        buyer_reference=buyer_reference,
+        order_reference=invoice.purchase_order_reference,
+        supply_date=invoice.supply_date,
+        period=period,
+        seller=party(seller, seller=True),
+        buyer=party(buyer, seller=False),
+        account=account(seller),
+        lines=doc_lines,
+        line_total=line_total,
+        tax_total=invoice.total - line_total,
+        grand_total=invoice.total,
+        prepaid=invoice.amount_paid,
+        due=invoice.amount_due,
+        preceding=None,
+        ids={
+            "org_id": str(access.org_id),
+            "customer_id": str(invoice.customer_id),
+            "invoice_id": str(invoice.id),
+        },
+    )
+
+
+async def readiness(conn: Connection, access: OrgAccess, invoice_id: UUID) -> list[Violation]:
+    return check(await document(conn, access, invoice_id))
