@@ -112,6 +112,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", INVOICE + "/mark-uncollectible"): Case(ids={"invoice_id": "collectible_id"}),
     ("GET", INVOICE + "/pdf"): Case(ids={"invoice_id": "paid_id"}),  # a draft has no PDF
     ("GET", INVOICES + ".csv"): Case(),
+    ("GET", INVOICE + "/e-invoice"): Case(ids={"invoice_id": "paid_id"}),  # CII by default
     ("GET", INVOICE + "/e-invoice/readiness"): Case(),
     ("GET", PAYMENTS): Case(ids={"invoice_id": "paid_id"}),
     ("POST", PAYMENTS): Case(lambda t: PAYMENT, {"invoice_id": "paid_id"}),

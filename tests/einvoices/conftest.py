@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import Api
@@ -52,7 +53,7 @@ class Seller:
     def headers(self) -> dict[str, str]:
         return self.api.auth(self.owner)
 
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
+    async def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
         return await self.api.client.request(
             method, f"{self.base}{path}", json=body, headers=self.headers()
         )
@@ -111,3 +112,6 @@ async def make_seller(
 @pytest.fixture
 async def seller(api: Api) -> Seller:
     return await make_seller(api)
+
+
+from tests.einvoices.validation import en16931 as en16931  # noqa: E402 - the session fixture

@@ -1,5 +1,5 @@
-"""E-invoice rules: which invoice data an EN 16931 document is built from, and the
-readiness check.
+"""E-invoice rules: which invoice data an EN 16931 document is built from, the readiness
+check, and the export (a 409 problem, never a wrong file, when the invoice cannot be one).
 
 A draft is checked against the organisation, customer and tax rates as they are now (what
 finalization would snapshot); a finalized invoice against its snapshots and the taxes its
@@ -9,18 +9,33 @@ lines were priced with, which is what its e-invoice carries.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 from uuid import UUID
 
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.einvoices.model import EDocument, account, doc_line, party, vat
-from penvoice.einvoices.rules import Violation, check
-from penvoice.errors import NotFound
+from penvoice.einvoices.rules import MAX_DIGITS, Violation, check
+from penvoice.errors import Conflict, NotFound
 from penvoice.invoices import repository as invoices
 from penvoice.invoices import service as invoice_rules
+from penvoice.money import minor_digits
 from penvoice.orgs import repository as orgs
 from penvoice.taxes import repository as taxes
 from penvoice.tenancy.access import OrgAccess
+
+Format = Literal["cii", "ubl"]
+MEDIA_TYPE = "application/xml"
+
+
+class CurrencyNotExpressible(Conflict):
+    slug = "e-invoice-currency-not-expressible"
+    title = "Currency not expressible in EN 16931"
+
+
+class NotReady(Conflict):
+    slug = "e-invoice-not-ready"
+    title = "The invoice breaks EN 16931 rules"
 
 
 async def document(conn: Connection, access: OrgAccess, invoice_id: UUID) -> EDocument:
@@ -114,3 +129,37 @@ async def document(conn: Connection, access: OrgAccess, invoice_id: UUID) -> EDo
 
 async def readiness(conn: Connection, access: OrgAccess, invoice_id: UUID) -> list[Violation]:
     return check(await document(conn, access, invoice_id))
+
+
+def render(doc: EDocument, format_: Format) -> bytes:
+    """The document in `format_`, or a 409 problem naming why it cannot be one."""
+    digits = minor_digits(doc.currency)
+    if digits > MAX_DIGITS:
+        raise CurrencyNotExpressible(
+            f"{doc.currency} has {digits} minor digits, but EN 16931 amounts have at most two "
+            "decimals; an e-invoice cannot state this invoice's amounts exactly.",
+            extra={"currency": doc.currency, "minor_digits": digits},
+        )
+    violations = check(doc)
+    if violations:
+        raise NotReady(
+            f"The invoice breaks {len(violations)} EN 16931 rule(s); see `violations` "
+            "(the readiness route lists the same).",
+            extra={"violations": [dataclasses.asdict(v) for v in violations]},
+        )
+    # Imported on first use: lxml is not needed by the requests most processes serve.
+    from penvoice.einvoices import cii, ubl  # noqa: PLC0415
+
+    return cii.render(doc) if format_ == "cii" else ubl.render(doc)
+
+
+async def export(
+    conn: Connection, access: OrgAccess, invoice_id: UUID, format_: Format
+) -> tuple[str, bytes]:
+    """(the invoice's number, its e-invoice) of a finalized invoice."""
+    doc = await document(conn, access, invoice_id)
+    if not doc.number:
+        raise Conflict(
+            "A draft has no e-invoice yet; finalize it first.", extra={"status_now": "draft"}
+        )
+    return doc.number, render(doc, format_)
