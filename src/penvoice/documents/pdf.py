@@ -152,6 +152,25 @@ def _text(snapshot: dict[str, Any] | None, key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _postal(snapshot: dict[str, Any] | None, free_text_key: str) -> str:
+    """The free-text address, or else the structured one (issue 13) as lines."""
+    free = _text(snapshot, free_text_key)
+    address = (snapshot or {}).get("postal_address")
+    if free or not isinstance(address, dict):
+        return free
+    city = " ".join(str(address.get(k) or "") for k in ("postal_code", "city")).strip()
+    parts = (address.get("line1"), address.get("line2"), city, address.get("country"))
+    return "\n".join(str(part) for part in parts if part)
+
+
+def _account(org: dict[str, Any] | None) -> str:
+    account = (org or {}).get("payment_account")
+    if not isinstance(account, dict) or not account.get("iban"):
+        return ""
+    bic = f"  BIC: {account['bic']}" if account.get("bic") else ""
+    return f"IBAN: {account['iban']}{bic}"
+
+
 def _labelled(label: str, value: str) -> str:
     return f"{label}: {value}" if value else ""
 
@@ -161,8 +180,11 @@ def _date(value: date | None) -> str:
 
 
 class _InvoiceDocument(FPDF):
-    def __init__(self, invoice: InvoiceRow, faces: Faces) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
+    def __init__(self, invoice: InvoiceRow, faces: Faces, *, pdfa: bool = False) -> None:
+        compliance = "PDFA_3B" if pdfa else None
+        super().__init__(
+            orientation="portrait", unit="mm", format="A4", enforce_compliance=compliance
+        )
         self.invoice = invoice
         self.org_name = _text(invoice.org_snapshot, "name")
         self.set_margins(MARGIN, MARGIN, MARGIN)
@@ -246,8 +268,11 @@ class _InvoiceDocument(FPDF):
         self.set_text_color(*colour)
 
 
-def render_invoice_pdf(invoice: InvoiceRow, lines: Sequence[LineRow]) -> bytes:
-    """The invoice document. Raises NotRenderable for a draft."""
+def render_invoice_pdf(
+    invoice: InvoiceRow, lines: Sequence[LineRow], *, pdfa: bool = False
+) -> bytes:
+    """The invoice document. Raises NotRenderable for a draft. `pdfa`: written under
+    fpdf2's PDF/A-3B checks, as the base of a Factur-X document."""
     if invoice.status == "draft" or invoice.number is None:
         raise NotRenderable("A draft has no document; finalize it first.")
     texts = [
@@ -258,7 +283,7 @@ def render_invoice_pdf(invoice: InvoiceRow, lines: Sequence[LineRow]) -> bytes:
         *(line.description for line in lines),
         *(tax.display_name for line in lines for tax in line.taxes),
     ]
-    pdf = _InvoiceDocument(invoice, choose_faces(texts))
+    pdf = _InvoiceDocument(invoice, choose_faces(texts), pdfa=pdfa)
     pdf.add_page()
     _parties_and_dates(pdf, invoice)
     _line_table(pdf, invoice, lines)
@@ -289,7 +314,13 @@ def _seller(pdf: _InvoiceDocument, org: dict[str, Any] | None) -> float:
     pdf.typeset(15, "B", ACCENT)
     pdf.multi_cell(LEFT_WIDTH, 7, pdf.org_name, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.typeset(9, colour=MUTED)
-    for detail in (_text(org, "address"), _labelled("Tax ID", _text(org, "tax_id"))):
+    vat_id = _text(org, "vat_id")
+    for detail in (
+        _postal(org, "address"),
+        _labelled("Tax ID", _text(org, "tax_id")),
+        _labelled("VAT ID", vat_id) if vat_id != _text(org, "tax_id") else "",
+        _account(org),
+    ):
         if detail:
             pdf.multi_cell(LEFT_WIDTH, 4.4, detail, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return pdf.get_y()
@@ -330,9 +361,10 @@ def _buyer(pdf: _InvoiceDocument, customer: dict[str, Any] | None) -> float:
     )
     pdf.typeset(9, colour=MUTED)
     for detail in (
-        _text(customer, "billing_address"),
+        _postal(customer, "billing_address"),
         _text(customer, "email"),
         _labelled("Tax ID", _text(customer, "tax_id")),
+        _labelled("VAT ID", _text(customer, "vat_id")),
     ):
         if detail:
             pdf.multi_cell(LEFT_WIDTH, 4.4, detail, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)

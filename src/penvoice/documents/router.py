@@ -14,6 +14,8 @@ from starlette.types import Receive, Scope, Send
 
 from penvoice.db import RETRY_AFTER_SECONDS, database_of
 from penvoice.documents.csv_export import InvoiceCsvExport
+from penvoice.einvoices import service as einvoices
+from penvoice.einvoices.model import EDocument
 from penvoice.errors import Conflict, ServiceUnavailable
 from penvoice.invoices import service
 from penvoice.invoices.filters import FilterQuery
@@ -33,13 +35,21 @@ class PdfResponse(Response):
     media_type = "application/pdf"
 
 
-def _render(invoice: InvoiceRow, lines: list[LineRow]) -> bytes:
+def _render(invoice: InvoiceRow, lines: list[LineRow], e_invoice: EDocument | None) -> bytes:
     """Off the event loop: rendering is CPU-bound (0.1-1 s). The renderer is imported on
     first use, in this worker thread: fpdf2, fontTools and Pillow add ~30 MiB and a second
-    or two to a process start that most requests, and every probe, never need."""
+    or two to a process start that most requests, and every probe, never need.
+
+    With `e_invoice` (the invoice passes the EN 16931 readiness check) the PDF is written as
+    PDF/A-3 and carries the CII XML: a Factur-X invoice."""
     from penvoice.documents.pdf import render_invoice_pdf  # noqa: PLC0415
 
-    return render_invoice_pdf(invoice, lines)
+    if e_invoice is None:
+        return render_invoice_pdf(invoice, lines)
+    from penvoice.documents.hybrid import embed  # noqa: PLC0415
+
+    pdf = render_invoice_pdf(invoice, lines, pdfa=True)
+    return embed(pdf, einvoices.render(e_invoice, "cii"), invoice)
 
 
 class RenderSlots:
@@ -53,7 +63,9 @@ class RenderSlots:
         self._turns = asyncio.Semaphore(slots)
         self._wait_seconds = wait_seconds
 
-    async def render(self, invoice: InvoiceRow, lines: list[LineRow]) -> bytes:
+    async def render(
+        self, invoice: InvoiceRow, lines: list[LineRow], e_invoice: EDocument | None = None
+    ) -> bytes:
         try:
             await asyncio.wait_for(self._turns.acquire(), self._wait_seconds)
         except TimeoutError:
@@ -62,7 +74,7 @@ class RenderSlots:
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             ) from None
         try:
-            return await run_in_threadpool(_render, invoice, lines)
+            return await run_in_threadpool(_render, invoice, lines, e_invoice)
         finally:
             self._turns.release()
 
@@ -78,12 +90,15 @@ class InvoicePdf(Response):
     works (at 10 PDFs/s, holding it exhausted the pool). A 503 from the render slots is
     raised before anything is sent, so it is still a problem+json response."""
 
-    def __init__(self, invoice: InvoiceRow, lines: list[LineRow]) -> None:
+    def __init__(
+        self, invoice: InvoiceRow, lines: list[LineRow], e_invoice: EDocument | None = None
+    ) -> None:
         super().__init__(media_type=PdfResponse.media_type)
-        self._invoice, self._lines = invoice, lines
+        self._invoice, self._lines, self._e_invoice = invoice, lines, e_invoice
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await render_slots_of(scope["app"]).render(self._invoice, self._lines)
+        slots = render_slots_of(scope["app"])
+        body = await slots.render(self._invoice, self._lines, self._e_invoice)
         name = _filename(self._invoice.number)
         headers = {
             "Content-Disposition": f'inline; filename="{name}.pdf"',
@@ -104,7 +119,7 @@ def _document(media_type: str, description: str, **schema: str) -> dict[int | st
 
 @router.get(
     "/orgs/{org_id}/invoices/{invoice_id}/pdf",
-    summary="The invoice as an A4 PDF (open, paid, void or uncollectible; not a draft)",
+    summary="The invoice as an A4 PDF (Factur-X PDF/A-3 with its CII when EN 16931-ready)",
     status_code=200,
     response_class=PdfResponse,
     responses={
@@ -120,7 +135,7 @@ async def invoice_pdf(invoice_id: InvoiceID, access: AsViewer, conn: UserTransac
             extra={"status_now": invoice.status},
         )
     lines = await service.lines_of(conn, access, invoice)
-    return InvoicePdf(invoice, lines)
+    return InvoicePdf(invoice, lines, await einvoices.expressible(conn, access, invoice, lines))
 
 
 @router.get(

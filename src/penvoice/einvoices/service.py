@@ -14,11 +14,13 @@ from uuid import UUID
 
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
-from penvoice.einvoices.model import EDocument, account, doc_line, party, vat
+from penvoice.einvoices.build import build
+from penvoice.einvoices.model import EDocument
 from penvoice.einvoices.rules import MAX_DIGITS, Violation, check
 from penvoice.errors import Conflict, NotFound
 from penvoice.invoices import repository as invoices
 from penvoice.invoices import service as invoice_rules
+from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.money import minor_digits
 from penvoice.orgs import repository as orgs
 from penvoice.taxes import repository as taxes
@@ -43,6 +45,23 @@ async def document(conn: Connection, access: OrgAccess, invoice_id: UUID) -> EDo
     if invoice is None:
         raise NotFound("No invoice with this id.")
     lines = await invoices.get_lines(conn, access.org_id, invoice_id)
+    return await document_of(conn, access, invoice, lines)
+
+
+async def expressible(
+    conn: Connection, access: OrgAccess, invoice: InvoiceRow, lines: list[LineRow]
+) -> EDocument | None:
+    """The finalized invoice's EN 16931 model when an e-invoice can be made of it (the PDF
+    then embeds it), else None."""
+    if invoice.status == "draft":
+        return None
+    doc = await document_of(conn, access, invoice, lines)
+    return None if check(doc) else doc
+
+
+async def document_of(
+    conn: Connection, access: OrgAccess, invoice: InvoiceRow, lines: list[LineRow]
+) -> EDocument:
     seller, buyer = invoice.org_snapshot, invoice.customer_snapshot
     if invoice.status == "draft":
         org = await orgs.get_org(conn, access.org_id)
@@ -68,63 +87,8 @@ async def document(conn: Connection, access: OrgAccess, invoice_id: UUID) -> EDo
             )
             for line in lines
         ]
-    doc_lines = tuple(
-        doc_line(
-            line.position,
-            line.description,
-            line.quantity,
-            line.unit_amount,
-            line.discount_amount,
-            line.net,
-            [
-                (
-                    vat(
-                        tax.vat_category,
-                        tax.percentage,
-                        tax.exemption_reason,
-                        tax.exemption_code,
-                        str(tax.tax_rate_id),
-                    ),
-                    tax.inclusive,
-                    tax.amount,
-                )
-                for tax in line.taxes
-            ],
-        )
-        for line in lines
-    )
-    line_total = sum(line.net for line in doc_lines)
-    buyer_reference = invoice.buyer_reference or str((buyer or {}).get("buyer_reference") or "")
-    period = None
-    if invoice.period_start is not None and invoice.period_end is not None:
-        period = (invoice.period_start, invoice.period_end)
-    return EDocument(
-        kind="invoice",
-        number=invoice.number or "",
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-        currency=invoice.currency,
-        note=invoice.memo,
-        buyer_reference=buyer_reference,
-        order_reference=invoice.purchase_order_reference,
-        supply_date=invoice.supply_date,
-        period=period,
-        seller=party(seller, seller=True),
-        buyer=party(buyer, seller=False),
-        account=account(seller),
-        lines=doc_lines,
-        line_total=line_total,
-        tax_total=invoice.total - line_total,
-        grand_total=invoice.total,
-        prepaid=invoice.amount_paid,
-        due=invoice.amount_due,
-        preceding=None,
-        ids={
-            "org_id": str(access.org_id),
-            "customer_id": str(invoice.customer_id),
-            "invoice_id": str(invoice.id),
-        },
-    )
+    ids = {"org_id": str(access.org_id)}
+    return build(invoice, lines, seller, buyer, ids)
 
 
 async def readiness(conn: Connection, access: OrgAccess, invoice_id: UUID) -> list[Violation]:
