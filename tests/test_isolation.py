@@ -112,6 +112,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", INVOICE + "/mark-uncollectible"): Case(ids={"invoice_id": "collectible_id"}),
     ("GET", INVOICE + "/pdf"): Case(ids={"invoice_id": "paid_id"}),  # a draft has no PDF
     ("GET", INVOICES + ".csv"): Case(),
+    ("GET", INVOICE + "/e-invoice"): Case(ids={"invoice_id": "paid_id"}),  # CII by default
+    ("GET", INVOICE + "/e-invoice/readiness"): Case(),
     ("GET", PAYMENTS): Case(ids={"invoice_id": "paid_id"}),
     ("POST", PAYMENTS): Case(lambda t: PAYMENT, {"invoice_id": "paid_id"}),
     ("DELETE", PAYMENTS + "/{payment_id}"): Case(ids={"invoice_id": "paid_id"}),
@@ -180,17 +182,20 @@ async def ok(api: Api, caller: str, method: str, url: str, body: object = None) 
 
 async def seed(api: Api, tag: str) -> Tenant:
     owner, member = f"tenant-{tag}-owner", f"tenant-{tag}-member"
-    org = await api.create_org(owner, default_currency="USD")
+    address = {"line1": "1 High St", "city": "Leeds", "country": "GB"}
+    org = await api.create_org(
+        owner, default_currency="USD", postal_address=address, vat_id="GB123456789"
+    )
     base = f"/v1/orgs/{org['id']}"
     customer = await ok(
         api,
         owner,
         "POST",
         f"{base}/customers",
-        {"name": f"Customer of {tag}", "email": f"ap@{tag}.example"},
+        {"name": f"Customer of {tag}", "email": f"ap@{tag}.example", "postal_address": address},
     )
     spare_customer = await ok(api, owner, "POST", f"{base}/customers", {"name": "Spare"})
-    rate_body = {"display_name": "VAT", "percentage": "20", "inclusive": False}
+    rate_body = {"display_name": "VAT", "percentage": "20", "inclusive": False, "vat_category": "S"}
     rate = await ok(api, owner, "POST", f"{base}/tax-rates", rate_body)
     spare_rate = await ok(api, owner, "POST", f"{base}/tax-rates", rate_body)
     invited = await ok(

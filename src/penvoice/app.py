@@ -20,6 +20,7 @@ from penvoice.customers.router import router as customers_router
 from penvoice.db import Database
 from penvoice.docs import router as docs_router
 from penvoice.documents.router import router as documents_router
+from penvoice.einvoices.router import router as einvoices_router
 from penvoice.events.router import router as events_router
 from penvoice.guards import guards_of, install_guards
 from penvoice.health import ReadinessChecks
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> Edge:
         events_router,
         invoices_router,
         documents_router,
+        einvoices_router,
         payments_router,
         reports_router,
         customers_router,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,19 @@ from penvoice.archivable.repository import list_args, list_query, set_clause
 from penvoice.db import Connection
 
 EMAIL_INDEX = "customers_email_idx"
-UPDATABLE = frozenset({"name", "email", "billing_address", "tax_id", "currency", "notes"})
+UPDATABLE = frozenset(
+    {
+        "name",
+        "email",
+        "billing_address",
+        "tax_id",
+        "currency",
+        "notes",
+        "postal_address",
+        "vat_id",
+        "buyer_reference",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,9 @@ class CustomerRow:
     tax_id: str
     currency: str | None
     notes: str
+    postal_address: dict[str, Any] | None
+    vat_id: str
+    buyer_reference: str
     archived_at: datetime | None
     version: int
     created_at: datetime
@@ -40,8 +56,8 @@ class CustomerInvoiced(Exception):
     """An invoice references the customer, so it cannot be deleted."""
 
 
-_COLUMNS = """id, org_id, name, email, billing_address, tax_id, currency, notes, archived_at,
-    version, created_at, updated_at"""
+_COLUMNS = """id, org_id, name, email, billing_address, tax_id, currency, notes, postal_address,
+    vat_id, buyer_reference, archived_at, version, created_at, updated_at"""
 
 _LIST_QUERY = list_query(
     "customers",
@@ -52,7 +68,18 @@ _LIST_QUERY = list_query(
 
 
 def _row(record: asyncpg.Record) -> CustomerRow:
-    return CustomerRow(**dict(record))
+    values = dict(record)
+    if values["postal_address"] is not None:
+        values["postal_address"] = json.loads(values["postal_address"])
+    return CustomerRow(**values)
+
+
+def _stored(changes: dict[str, Any]) -> dict[str, Any]:
+    """The values as the columns take them: the postal address as jsonb text."""
+    address = changes.get("postal_address")
+    if address is None:
+        return changes
+    return {**changes, "postal_address": json.dumps(address)}
 
 
 async def insert_customer(conn: Connection, org_id: UUID, values: dict[str, Any]) -> CustomerRow:
@@ -60,8 +87,9 @@ async def insert_customer(conn: Connection, org_id: UUID, values: dict[str, Any]
     try:
         record = await conn.fetchrow(
             f"""INSERT INTO customers
-                    (org_id, name, email, billing_address, tax_id, currency, notes)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    (org_id, name, email, billing_address, tax_id, currency, notes,
+                     postal_address, vat_id, buyer_reference)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 RETURNING {_COLUMNS}""",  # noqa: S608 - fixed fragments only
             org_id,
             values["name"],
@@ -70,6 +98,9 @@ async def insert_customer(conn: Connection, org_id: UUID, values: dict[str, Any]
             values["tax_id"],
             values["currency"],
             values["notes"],
+            _stored(values)["postal_address"],
+            values["vat_id"],
+            values["buyer_reference"],
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == EMAIL_INDEX:
@@ -119,7 +150,7 @@ async def update_customer(
     conn: Connection, org_id: UUID, customer_id: UUID, changes: dict[str, Any]
 ) -> CustomerRow:
     """Apply `changes` (columns of `UPDATABLE`, plus `archived: bool`) and bump the version."""
-    assignments, values = set_clause(changes, UPDATABLE)
+    assignments, values = set_clause(_stored(changes), UPDATABLE)
     try:
         record = await conn.fetchrow(
             f"""UPDATE customers SET {assignments}

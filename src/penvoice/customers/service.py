@@ -16,7 +16,7 @@ from penvoice.errors import CustomerEmailTaken, CustomerHasInvoices, NotFound
 from penvoice.events import repository as events
 from penvoice.tenancy.access import OrgAccess
 
-NULLABLE = frozenset({"email", "currency"})
+NULLABLE = frozenset({"email", "currency", "postal_address"})
 
 
 def _email_taken(email: str | None) -> CustomerEmailTaken:

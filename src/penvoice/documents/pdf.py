@@ -168,6 +168,25 @@ def _text(snapshot: dict[str, Any] | None, key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _postal(snapshot: dict[str, Any] | None, free_text_key: str) -> str:
+    """The free-text address, or else the structured one (issue 13) as lines."""
+    free = _text(snapshot, free_text_key)
+    address = (snapshot or {}).get("postal_address")
+    if free or not isinstance(address, dict):
+        return free
+    city = " ".join(str(address.get(k) or "") for k in ("postal_code", "city")).strip()
+    parts = (address.get("line1"), address.get("line2"), city, address.get("country"))
+    return "\n".join(str(part) for part in parts if part)
+
+
+def _account(org: dict[str, Any] | None) -> str:
+    account = (org or {}).get("payment_account")
+    if not isinstance(account, dict) or not account.get("iban"):
+        return ""
+    bic = f"  BIC: {account['bic']}" if account.get("bic") else ""
+    return f"IBAN: {account['iban']}{bic}"
+
+
 def _labelled(label: str, value: str) -> str:
     return f"{label}: {value}" if value else ""
 
@@ -177,8 +196,18 @@ def _date(value: date | None) -> str:
 
 
 class _InvoiceDocument(FPDF):
-    def __init__(self, invoice: InvoiceRow, faces: Faces, max_pages: int | None = None) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
+    def __init__(
+        self,
+        invoice: InvoiceRow,
+        faces: Faces,
+        max_pages: int | None = None,
+        *,
+        pdfa: bool = False,
+    ) -> None:
+        compliance = "PDFA_3B" if pdfa else None
+        super().__init__(
+            orientation="portrait", unit="mm", format="A4", enforce_compliance=compliance
+        )
         self.invoice = invoice
         self.max_pages = max_pages
         self.org_name = _text(invoice.org_snapshot, "name")
@@ -271,10 +300,15 @@ class _InvoiceDocument(FPDF):
 
 
 def render_invoice_pdf(
-    invoice: InvoiceRow, lines: Sequence[LineRow], *, max_pages: int | None = None
+    invoice: InvoiceRow,
+    lines: Sequence[LineRow],
+    *,
+    max_pages: int | None = None,
+    pdfa: bool = False,
 ) -> bytes:
     """The invoice document. Raises NotRenderable for a draft, TooManyPages past
-    `max_pages`."""
+    `max_pages`. `pdfa`: written under fpdf2's PDF/A-3B checks, as the base of a Factur-X
+    document."""
     if invoice.status == "draft" or invoice.number is None:
         raise NotRenderable("A draft has no document; finalize it first.")
     texts = [
@@ -285,7 +319,7 @@ def render_invoice_pdf(
         *(line.description for line in lines),
         *(tax.display_name for line in lines for tax in line.taxes),
     ]
-    pdf = _InvoiceDocument(invoice, choose_faces(texts), max_pages)
+    pdf = _InvoiceDocument(invoice, choose_faces(texts), max_pages, pdfa=pdfa)
     try:
         pdf.add_page()
         _parties_and_dates(pdf, invoice)
@@ -323,7 +357,13 @@ def _seller(pdf: _InvoiceDocument, org: dict[str, Any] | None) -> float:
     pdf.typeset(15, "B", ACCENT)
     pdf.multi_cell(LEFT_WIDTH, 7, pdf.org_name, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.typeset(9, colour=MUTED)
-    for detail in (_text(org, "address"), _labelled("Tax ID", _text(org, "tax_id"))):
+    vat_id = _text(org, "vat_id")
+    for detail in (
+        _postal(org, "address"),
+        _labelled("Tax ID", _text(org, "tax_id")),
+        _labelled("VAT ID", vat_id) if vat_id != _text(org, "tax_id") else "",
+        _account(org),
+    ):
         if detail:
             pdf.multi_cell(LEFT_WIDTH, 4.4, detail, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return pdf.get_y()
@@ -364,9 +404,10 @@ def _buyer(pdf: _InvoiceDocument, customer: dict[str, Any] | None) -> float:
     )
     pdf.typeset(9, colour=MUTED)
     for detail in (
-        _text(customer, "billing_address"),
+        _postal(customer, "billing_address"),
         _text(customer, "email"),
         _labelled("Tax ID", _text(customer, "tax_id")),
+        _labelled("VAT ID", _text(customer, "vat_id")),
     ):
         if detail:
             pdf.multi_cell(LEFT_WIDTH, 4.4, detail, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)

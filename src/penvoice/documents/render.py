@@ -130,7 +130,9 @@ class RenderWorker:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    async def render(self, invoice: InvoiceRow, lines: list[LineRow]) -> bytes:
+    async def render(
+        self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None
+    ) -> bytes:
         try:
             await asyncio.wait_for(self._turn.acquire(), self._limits.wait_seconds)
         except TimeoutError:
@@ -140,15 +142,17 @@ class RenderWorker:
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             ) from None
         try:
-            return await self._render_in_worker(invoice, lines)
+            return await self._render_in_worker(invoice, lines, cii)
         finally:
             self._turn.release()
 
-    async def _render_in_worker(self, invoice: InvoiceRow, lines: list[LineRow]) -> bytes:
+    async def _render_in_worker(
+        self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None
+    ) -> bytes:
         process = await self._started()
         assert process.stdin is not None
         assert process.stdout is not None
-        request = pickle.dumps((invoice, lines, self._limits.max_pages))
+        request = pickle.dumps((invoice, lines, self._limits.max_pages, cii))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._limits.timeout_seconds):
@@ -239,20 +243,35 @@ _BOOTSTRAP = (
 )
 
 
+def _document(
+    invoice: InvoiceRow, lines: list[LineRow], max_pages: int, cii: bytes | None
+) -> bytes:
+    """In the worker: the PDF, and with `cii` (an EN 16931-ready invoice's CII XML) a
+    Factur-X PDF/A-3 carrying it (`documents/hybrid.py`)."""
+    from penvoice.documents.pdf import render_invoice_pdf  # noqa: PLC0415
+
+    if cii is None:
+        return render_invoice_pdf(invoice, lines, max_pages=max_pages)
+    from penvoice.documents.hybrid import embed  # noqa: PLC0415
+
+    pdf = render_invoice_pdf(invoice, lines, max_pages=max_pages, pdfa=True)
+    return embed(pdf, cii, invoice)
+
+
 def serve_renders() -> None:
     """The worker's loop: a length-prefixed request on stdin, a framed answer on stdout."""
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)  # the API's event loop goes first on a shared CPU
-    from penvoice.documents.pdf import TooManyPages, render_invoice_pdf  # noqa: PLC0415
+    from penvoice.documents.pdf import TooManyPages  # noqa: PLC0415
 
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sink.write(READY)
     sink.flush()
     while header := source.read(4):
         (length,) = struct.unpack(">I", header)
-        invoice, lines, max_pages = pickle.loads(source.read(length))  # noqa: S301 - our parent
+        invoice, lines, max_pages, cii = pickle.loads(source.read(length))  # noqa: S301 - our parent
         try:
-            status, payload = OK, render_invoice_pdf(invoice, lines, max_pages=max_pages)
+            status, payload = OK, _document(invoice, lines, max_pages, cii)
         except TooManyPages:
             status, payload = PAGES, b""
         except Exception as exc:  # reported to the parent, which logs it
@@ -299,7 +318,11 @@ class Renderer:
         self.worker = RenderWorker(limits, self.metrics)
         self.cache = RenderCache(limits.cache_max_bytes)
 
-    async def document(self, invoice: InvoiceRow, lines: list[LineRow]) -> bytes:
+    async def document(
+        self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None
+    ) -> bytes:
+        """The PDF of this version of the invoice (a Factur-X PDF/A-3 with `cii`), from the
+        cache or the worker."""
         # Only reached after the request proved access to the invoice (ids are unique).
         key = (invoice.id, invoice.version)
         cached = self.cache.get(key)
@@ -312,7 +335,7 @@ class Renderer:
             self.metrics.outcome("cached")
             return cached
         try:
-            body = await self.worker.render(invoice, lines)
+            body = await self.worker.render(invoice, lines, cii)
         except PdfTooLarge as refusal:
             self.cache.put(key, refusal)
             raise
@@ -347,9 +370,9 @@ class InvoicePdf(Response):
 
     media_type = "application/pdf"
 
-    def __init__(self, invoice: InvoiceRow, lines: list[LineRow]) -> None:
+    def __init__(self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None) -> None:
         super().__init__(media_type=self.media_type)
-        self._invoice, self._lines = invoice, lines
+        self._invoice, self._lines, self._cii = invoice, lines, cii
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         renderer = renderer_of(scope["app"])
@@ -360,7 +383,7 @@ class InvoicePdf(Response):
             await Response(status_code=304, headers=headers)(scope, receive, send)
             return
         body = await _unless_the_client_leaves(
-            renderer.document(self._invoice, self._lines), receive
+            renderer.document(self._invoice, self._lines, self._cii), receive
         )
         if body is None:
             return  # the client left; the render was stopped

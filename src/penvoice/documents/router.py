@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from penvoice.db import database_of
 from penvoice.documents.csv_export import InvoiceCsvExport
 from penvoice.documents.render import InvoicePdf
+from penvoice.einvoices import service as einvoices
 from penvoice.invoices import service
 from penvoice.invoices.filters import FilterQuery
 from penvoice.openapi import PROBLEMS
@@ -27,7 +28,7 @@ def _document(media_type: str, description: str, **schema: str) -> dict[int | st
 
 @router.get(
     "/orgs/{org_id}/invoices/{invoice_id}/pdf",
-    summary="The invoice as an A4 PDF (open, paid, void or uncollectible; not a draft)",
+    summary="The invoice as an A4 PDF (Factur-X PDF/A-3 with its CII when EN 16931-ready)",
     status_code=200,
     response_class=InvoicePdf,
     responses={
@@ -36,7 +37,8 @@ def _document(media_type: str, description: str, **schema: str) -> dict[int | st
     },
 )
 async def invoice_pdf(invoice_id: InvoiceID, access: AsViewer, conn: UserTransaction) -> InvoicePdf:
-    return InvoicePdf(*await service.documented(conn, access, invoice_id))
+    invoice, lines = await service.documented(conn, access, invoice_id)
+    return InvoicePdf(invoice, lines, await einvoices.factur_x_xml(conn, access, invoice, lines))
 
 
 @router.get(

@@ -24,7 +24,8 @@ _TAXES = """coalesce((
         'percentage', penvoice_json_decimal(t.percentage),
         'inclusive', t.inclusive,
         'taxable_amount', t.taxable_amount,
-        'amount', t.amount) ORDER BY t.inclusive DESC, t.display_name)
+        'amount', t.amount,
+        'vat_category', t.vat_category) ORDER BY t.inclusive DESC, t.display_name)
     FROM invoice_line_taxes t
     WHERE t.org_id = l.org_id AND t.line_id = l.id), '[]'::json)"""
 
@@ -60,6 +61,11 @@ _INVOICE = f"""SELECT i.version, json_build_object(
     'issue_date', i.issue_date,
     'due_date', i.due_date,
     'memo', i.memo,
+    'buyer_reference', i.buyer_reference,
+    'purchase_order_reference', i.purchase_order_reference,
+    'supply_date', i.supply_date,
+    'service_period', CASE WHEN i.period_start IS NOT NULL THEN json_build_object(
+        'start', i.period_start, 'end', i.period_end) END,
     'subtotal', i.subtotal,
     'tax_total', i.tax_total,
     'total', i.total,

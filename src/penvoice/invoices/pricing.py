@@ -23,6 +23,12 @@ class RateInfo(Protocol):
     def percentage(self) -> Decimal: ...
     @property
     def inclusive(self) -> bool: ...
+    @property
+    def vat_category(self) -> str | None: ...
+    @property
+    def exemption_reason(self) -> str: ...
+    @property
+    def exemption_code(self) -> str: ...
 
 
 def price_body_lines(
@@ -102,6 +108,9 @@ def _row(
             tax.inclusive,
             tax.taxable_amount,
             tax.amount,
+            rates[UUID(tax.key)].vat_category,
+            rates[UUID(tax.key)].exemption_reason,
+            rates[UUID(tax.key)].exemption_code,
         )
         for tax in figure.taxes
     )

@@ -42,6 +42,11 @@ class InvoiceRow:
     voided_by: str | None
     uncollectible_at: datetime | None
     uncollectible_by: str | None
+    buyer_reference: str
+    purchase_order_reference: str
+    supply_date: date | None
+    period_start: date | None
+    period_end: date | None
     overdue: bool
 
 
@@ -64,6 +69,9 @@ class LineTaxRow:
     inclusive: bool
     taxable_amount: int
     amount: int
+    vat_category: str | None = None  # None: priced before categories were recorded
+    exemption_reason: str | None = None
+    exemption_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,9 @@ async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[Li
                   coalesce(jsonb_agg(jsonb_build_object(
                       'tax_rate_id', t.tax_rate_id, 'display_name', t.display_name,
                       'percentage', t.percentage::text, 'inclusive', t.inclusive,
-                      'taxable_amount', t.taxable_amount, 'amount', t.amount)
+                      'taxable_amount', t.taxable_amount, 'amount', t.amount,
+                      'vat_category', t.vat_category, 'exemption_reason', t.exemption_reason,
+                      'exemption_code', t.exemption_code)
                   ORDER BY t.inclusive DESC, t.display_name) FILTER (WHERE t.line_id IS NOT NULL),
                   '[]') AS taxes
            FROM invoice_lines l
@@ -208,6 +218,9 @@ async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[Li
                 t["inclusive"],
                 t["taxable_amount"],
                 t["amount"],
+                t["vat_category"],
+                t["exemption_reason"],
+                t["exemption_code"],
             )
             for t in json.loads(values["taxes"])
         )
@@ -215,22 +228,25 @@ async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[Li
     return lines
 
 
-# Lines and their taxes as arrays, written with one statement (`INSERT … SELECT FROM unnest`).
+# Lines and their taxes as arrays, written with one statement (`INSERT … SELECT FROM unnest`):
+# $1 the organisation, $2 the invoice (when known), $3…$14 the lines' columns, $15…$24 their
+# taxes' columns (`_line_arrays`); a statement's own parameters follow from $25.
 _LINE_ARRAYS = """$3::uuid[], $4::int[], $5::text[], $6::numeric[], $7::bigint[], $8::numeric[],
     $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[]"""
 _TAX_ARRAYS = """$15::uuid[], $16::uuid[], $17::text[], $18::numeric[], $19::boolean[],
-    $20::bigint[], $21::bigint[]"""
+    $20::bigint[], $21::bigint[], $22::text[], $23::text[], $24::text[]"""
 _INSERT_LINES = f"""INSERT INTO invoice_lines (id, position, description, quantity,
         unit_amount, discount_percent, discount_fixed, amount, discount_amount, net,
         tax_amount, total, org_id, invoice_id)
     SELECT l.*, $1, {{invoice}} FROM unnest({_LINE_ARRAYS}) AS l"""  # noqa: S608 - fixed
 _INSERT_TAXES = f"""INSERT INTO invoice_line_taxes (line_id, tax_rate_id, display_name,
-        percentage, inclusive, taxable_amount, amount, org_id)
+        percentage, inclusive, taxable_amount, amount, vat_category, exemption_reason,
+        exemption_code, org_id)
     SELECT t.*, $1 FROM unnest({_TAX_ARRAYS}) AS t"""  # noqa: S608 - fixed text
 
 
 def _line_arrays(lines: list[LineRow]) -> tuple[list[Any], ...]:
-    """$3…$21: the lines' columns, then their taxes' columns, one array each."""
+    """$3…$24: the lines' columns, then their taxes' columns, one array each."""
     taxes = [(line.id, tax) for line in lines for tax in line.taxes]
     return (
         [line.id for line in lines],
@@ -252,17 +268,22 @@ def _line_arrays(lines: list[LineRow]) -> tuple[list[Any], ...]:
         [tax.inclusive for _, tax in taxes],
         [tax.taxable_amount for _, tax in taxes],
         [tax.amount for _, tax in taxes],
+        [tax.vat_category for _, tax in taxes],
+        [tax.exemption_reason for _, tax in taxes],
+        [tax.exemption_code for _, tax in taxes],
     )
 
 
 _INSERT_DRAFT = f"""WITH invoice AS (
         INSERT INTO invoices (org_id, customer_id, currency, memo, subtotal, tax_total, total,
-            amount_paid, amount_due, created_by)
-        VALUES ($1, $2, $22, $23, $24, $25, $26, $27, $28, $29) RETURNING id),
+            amount_paid, amount_due, created_by, buyer_reference, purchase_order_reference,
+            supply_date, period_start, period_end)
+        VALUES ($1, $2, $25, $26, $27, $28, $29, $30, $31, $32, $34, $35, $36, $37, $38)
+        RETURNING id),
     line AS ({_INSERT_LINES.format(invoice="(SELECT id FROM invoice)")}),
     tax AS ({_INSERT_TAXES}),
     event AS ({INSERT_EVENTS}
-        SELECT $1, 'invoice.created', $29, 'invoice', id::text, $30::jsonb FROM invoice)
+        SELECT $1, 'invoice.created', $32, 'invoice', id::text, $33::jsonb FROM invoice)
     SELECT id FROM invoice"""  # noqa: S608 - fixed text
 
 
@@ -276,9 +297,11 @@ async def insert_draft(
     totals: Totals,
     actor: str,
     lines: list[LineRow],
+    legal: dict[str, Any],
 ) -> UUID:
     """A new draft with its lines, their taxes and its `invoice.created` event, in one
-    statement; its id."""
+    statement; its id. `legal`: the EN 16931 fields of `LEGAL_FIELDS` (references, supply
+    date, period)."""
     invoice_id: UUID = await conn.fetchval(
         _INSERT_DRAFT,
         org_id,
@@ -293,6 +316,7 @@ async def insert_draft(
         totals.amount_due,
         actor,
         json.dumps({"total": totals.total, "currency": currency}),
+        *(legal[name] for name in LEGAL_FIELDS),
     )
     return invoice_id
 
@@ -314,9 +338,29 @@ async def replace_lines(
         await conn.fetchval(_REPLACE_LINES, org_id, invoice_id, *_line_arrays(lines))
 
 
+LEGAL_FIELDS = (
+    "buyer_reference",
+    "purchase_order_reference",
+    "supply_date",
+    "period_start",
+    "period_end",
+)
+
+
 async def update_draft(
     conn: Connection, org_id: UUID, invoice_id: UUID, changes: dict[str, Any], totals: Totals
 ) -> None:
+    """`changes` may hold customer_id, currency, memo and, all or none of them, the
+    `LEGAL_FIELDS`."""
+    if "buyer_reference" in changes:
+        await conn.execute(
+            """UPDATE invoices SET buyer_reference = $3, purchase_order_reference = $4,
+                   supply_date = $5, period_start = $6, period_end = $7
+               WHERE org_id = $1 AND id = $2""",
+            org_id,
+            invoice_id,
+            *(changes[name] for name in LEGAL_FIELDS),
+        )
     await conn.execute(
         """UPDATE invoices SET customer_id = coalesce($3, customer_id),
                currency = coalesce($4, currency), memo = coalesce($5, memo),

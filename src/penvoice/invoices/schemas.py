@@ -82,6 +82,33 @@ class LineInput(Strict):
 
 
 Lines = Annotated[list[LineInput], Field(max_length=MAX_LINES)]
+Reference = Annotated[str, Field(max_length=200)]
+BuyerReference = Annotated[
+    Reference,
+    Field(description="EN 16931 BT-10 (e.g. a Leitweg-ID); empty: the customer's buyer_reference."),
+]
+OrderReference = Annotated[Reference, Field(description="The buyer's purchase order (BT-13).")]
+SupplyDate = Annotated[
+    date, Field(description="When the goods or services were supplied (EN 16931 BT-72).")
+]
+
+
+class ServicePeriod(Strict):
+    """The period the invoice covers (EN 16931 BG-14), both days included."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ServicePeriod:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+class Period(BaseModel):
+    start: date
+    end: date
 
 
 class InvoiceCreate(Strict):
@@ -91,6 +118,10 @@ class InvoiceCreate(Strict):
     )
     memo: Annotated[str, Field(max_length=5000)] = ""
     lines: Lines = Field(default_factory=list)
+    buyer_reference: BuyerReference = ""
+    purchase_order_reference: OrderReference = ""
+    supply_date: SupplyDate | None = None
+    service_period: ServicePeriod | None = None
 
 
 class InvoiceUpdate(Strict):
@@ -100,6 +131,10 @@ class InvoiceUpdate(Strict):
     currency: CurrencyCode | None = None
     memo: Annotated[str, Field(max_length=5000)] | None = None
     lines: Lines | None = None
+    buyer_reference: BuyerReference | None = None
+    purchase_order_reference: OrderReference | None = None
+    supply_date: SupplyDate | None = Field(default=None, description="null clears it.")
+    service_period: ServicePeriod | None = Field(default=None, description="null clears it.")
 
 
 EARLIEST_DATE = date(1900, 1, 1)
@@ -131,6 +166,7 @@ class LineTax(BaseModel):
     inclusive: bool
     taxable_amount: int
     amount: int
+    vat_category: str | None
 
 
 class Line(BaseModel):
@@ -158,6 +194,10 @@ class Invoice(BaseModel):
     issue_date: date | None
     due_date: date | None
     memo: str
+    buyer_reference: str
+    purchase_order_reference: str
+    supply_date: date | None
+    service_period: Period | None
     subtotal: int
     tax_total: int
     total: int

@@ -40,6 +40,33 @@ from penvoice.orgs import repository as orgs
 from penvoice.taxes import repository as taxes
 from penvoice.tenancy.access import OneStatementRead, OrgAccess
 
+NULLABLE = frozenset({"supply_date", "service_period"})
+LEGAL_INPUTS = ("buyer_reference", "purchase_order_reference", "supply_date", "service_period")
+
+
+def _legal_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """The API's legal fields (`LEGAL_INPUTS`) as the invoice's columns."""
+    period = values.get("service_period")
+    return {
+        "buyer_reference": values.get("buyer_reference", ""),
+        "purchase_order_reference": values.get("purchase_order_reference", ""),
+        "supply_date": values.get("supply_date"),
+        "period_start": period["start"] if period else None,
+        "period_end": period["end"] if period else None,
+    }
+
+
+def _legal_inputs(invoice: InvoiceRow) -> dict[str, Any]:
+    period = None
+    if invoice.period_start is not None:
+        period = {"start": invoice.period_start, "end": invoice.period_end}
+    return {
+        "buyer_reference": invoice.buyer_reference,
+        "purchase_order_reference": invoice.purchase_order_reference,
+        "supply_date": invoice.supply_date,
+        "service_period": period,
+    }
+
 
 async def get(conn: Connection, access: OrgAccess, invoice_id: UUID) -> InvoiceRow:
     return await _invoice(conn, access.org_id, invoice_id)
@@ -63,6 +90,7 @@ async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate)
         totals=totals,
         actor=access.actor,
         lines=lines,
+        legal=_legal_columns(body.model_dump(include=set(LEGAL_INPUTS))),
     )
 
 
@@ -75,12 +103,17 @@ async def update_draft(
 ) -> UUID:
     invoice = await _editable(conn, access.org_id, invoice_id, expected_version)
     sent = body.model_dump(exclude_unset=True)
-    if None in sent.values():
-        field = next(name for name, value in sent.items() if value is None)
-        raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
+    for field, value in sent.items():
+        if value is None and field not in NULLABLE:
+            raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
     if not sent:
         return invoice.id  # nothing to change: no new version, no event
-    changes = {name: value for name, value in sent.items() if name != "lines"}
+    changes = {
+        name: value for name, value in sent.items() if name != "lines" and name not in LEGAL_INPUTS
+    }
+    if any(name in sent for name in LEGAL_INPUTS):
+        legal = {**_legal_inputs(invoice), **{k: sent[k] for k in LEGAL_INPUTS if k in sent}}
+        changes.update(_legal_columns(legal))
     if body.customer_id is not None:
         await _billable_customer(conn, access.org_id, body.customer_id)
     totals = _totals_of(invoice)
@@ -136,7 +169,7 @@ async def finalize(
         invoice_id,
         prefix=org.invoice_prefix,
         dates=(issue_date, due_date),
-        snapshots=(_org_snapshot(org), _customer_snapshot(customer)),
+        snapshots=(org_snapshot(org), customer_snapshot(customer)),
         actor=access.actor,
         paid=paid,
     )
@@ -320,16 +353,30 @@ def _as_input(line: LineRow) -> LineInput:
     )
 
 
-def _org_snapshot(org: orgs.OrgRow) -> dict[str, Any]:
-    return {"name": org.name, "address": org.address, "tax_id": org.tax_id}
+def org_snapshot(org: orgs.OrgRow) -> dict[str, Any]:
+    """The seller as the invoice was issued: what the PDF and the e-invoice show."""
+    return {
+        "name": org.name,
+        "address": org.address,
+        "tax_id": org.tax_id,
+        "legal_name": org.legal_name,
+        "postal_address": org.postal_address,
+        "vat_id": org.vat_id,
+        "legal_registration_id": org.legal_registration_id,
+        "contact": org.contact,
+        "payment_account": org.payment_account,
+    }
 
 
-def _customer_snapshot(customer: customers.CustomerRow) -> dict[str, Any]:
+def customer_snapshot(customer: customers.CustomerRow) -> dict[str, Any]:
     return {
         "name": customer.name,
         "email": customer.email,
         "billing_address": customer.billing_address,
         "tax_id": customer.tax_id,
+        "postal_address": customer.postal_address,
+        "vat_id": customer.vat_id,
+        "buyer_reference": customer.buyer_reference,
     }
 
 

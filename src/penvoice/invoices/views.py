@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from penvoice.invoices.repository import InvoiceRow, LineRow
-from penvoice.invoices.schemas import DiscountInput, Invoice, Line, LineTax
+from penvoice.invoices.schemas import DiscountInput, Invoice, Line, LineTax, Period
 
 
 def decimal_text(value: Decimal) -> str:
@@ -39,6 +39,7 @@ def line_view(line: LineRow) -> Line:
                 inclusive=tax.inclusive,
                 taxable_amount=tax.taxable_amount,
                 amount=tax.amount,
+                vat_category=tax.vat_category,
             )
             for tax in line.taxes
         ],
@@ -46,4 +47,9 @@ def line_view(line: LineRow) -> Line:
 
 
 def invoice_view(invoice: InvoiceRow, lines: list[LineRow]) -> Invoice:
-    return Invoice(**invoice.__dict__, lines=[line_view(line) for line in lines])
+    period = None
+    if invoice.period_start is not None and invoice.period_end is not None:
+        period = Period(start=invoice.period_start, end=invoice.period_end)
+    return Invoice(
+        **invoice.__dict__, service_period=period, lines=[line_view(line) for line in lines]
+    )

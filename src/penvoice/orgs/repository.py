@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,12 @@ class OrgRow:
     payment_terms_days: int
     invoice_prefix: str
     next_invoice_number: int
+    legal_name: str
+    postal_address: dict[str, Any] | None
+    vat_id: str
+    legal_registration_id: str
+    contact: dict[str, Any] | None
+    payment_account: dict[str, Any] | None
     version: int
     created_at: datetime
     updated_at: datetime
@@ -57,7 +64,25 @@ class InvitationRow:
 
 
 _ORG_COLUMNS = """o.id, o.name, o.address, o.tax_id, o.default_currency, o.payment_terms_days,
-    o.invoice_prefix, c.next_number AS next_invoice_number, o.version, o.created_at, o.updated_at"""
+    o.invoice_prefix, c.next_number AS next_invoice_number, o.legal_name, o.postal_address,
+    o.vat_id, o.legal_registration_id, o.contact, o.payment_account, o.version, o.created_at,
+    o.updated_at"""
+JSON_COLUMNS = frozenset({"postal_address", "contact", "payment_account"})
+
+
+def _stored(name: str, value: Any) -> Any:
+    """A value as its column takes it: the nested objects as jsonb text."""
+    return json.dumps(value) if name in JSON_COLUMNS and value is not None else value
+
+
+def _org(row: Any) -> OrgRow:
+    values = dict(row)
+    for name in JSON_COLUMNS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    return OrgRow(**values)
+
+
 _INVITATION_COLUMNS = """id, org_id, email, role, invited_by, created_at, expires_at,
     accepted_at, revoked_at"""
 
@@ -86,15 +111,28 @@ async def read_memberships(
 async def insert_org(conn: Connection, org_id: UUID, values: dict[str, Any]) -> None:
     await conn.execute(
         """INSERT INTO organisations
-               (id, name, address, tax_id, default_currency, payment_terms_days, invoice_prefix)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+               (id, name, address, tax_id, default_currency, payment_terms_days, invoice_prefix,
+                legal_name, postal_address, vat_id, legal_registration_id, contact,
+                payment_account)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
         org_id,
-        values["name"],
-        values["address"],
-        values["tax_id"],
-        values["default_currency"],
-        values["payment_terms_days"],
-        values["invoice_prefix"],
+        *(
+            _stored(name, values[name])
+            for name in (
+                "name",
+                "address",
+                "tax_id",
+                "default_currency",
+                "payment_terms_days",
+                "invoice_prefix",
+                "legal_name",
+                "postal_address",
+                "vat_id",
+                "legal_registration_id",
+                "contact",
+                "payment_account",
+            )
+        ),
     )
     await conn.execute("INSERT INTO invoice_number_counters (org_id) VALUES ($1)", org_id)
 
@@ -107,7 +145,7 @@ async def get_org(conn: Connection, org_id: UUID, *, for_update: bool = False) -
             WHERE o.id = $1 {lock}""",  # noqa: S608 - fixed fragments only
         org_id,
     )
-    return OrgRow(**dict(row)) if row else None
+    return _org(row) if row else None
 
 
 async def update_org(conn: Connection, org_id: UUID, changes: dict[str, Any]) -> None:
@@ -119,7 +157,7 @@ async def update_org(conn: Connection, org_id: UUID, changes: dict[str, Any]) ->
                 version = version + 1, updated_at = now()
             WHERE id = $1""",  # noqa: S608 - column names come from the model, not the client
         org_id,
-        *(changes[name] for name in columns),
+        *(_stored(name, changes[name]) for name in columns),
     )
     if "next_invoice_number" in changes:
         await conn.execute(

@@ -10,11 +10,19 @@ from pydantic import BaseModel, Field, computed_field
 
 from penvoice.currencies import CurrencyCode
 from penvoice.fields import Email, Strict
+from penvoice.legal import Contact, PaymentAccount, PostalAddress, VatId
 from penvoice.tenancy.access import Role
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Prefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9/_.-]{0,20}$", examples=["INV-"])]
 Terms = Annotated[int, Field(ge=0, le=365, description="Days from issue date to due date.")]
+LegalName = Annotated[
+    str, Field(max_length=200, description="Registered name (EN 16931 BT-27); `name` when empty.")
+]
+RegistrationID = Annotated[
+    str,
+    Field(max_length=64, description="Legal registration id, e.g. a trade register number."),
+]
 
 
 class OrgCreate(Strict):
@@ -24,6 +32,12 @@ class OrgCreate(Strict):
     default_currency: CurrencyCode = "EUR"
     payment_terms_days: Terms = 14
     invoice_prefix: Prefix = "INV-"
+    legal_name: LegalName = ""
+    postal_address: PostalAddress | None = None
+    vat_id: VatId = ""
+    legal_registration_id: RegistrationID = ""
+    contact: Contact | None = None
+    payment_account: PaymentAccount | None = None
 
 
 class OrgUpdate(Strict):
@@ -33,6 +47,12 @@ class OrgUpdate(Strict):
     default_currency: CurrencyCode | None = None
     payment_terms_days: Terms | None = None
     invoice_prefix: Prefix | None = None
+    legal_name: LegalName | None = None
+    postal_address: PostalAddress | None = Field(default=None, description="null clears it.")
+    vat_id: VatId | None = None
+    legal_registration_id: RegistrationID | None = None
+    contact: Contact | None = Field(default=None, description="null clears it.")
+    payment_account: PaymentAccount | None = Field(default=None, description="null clears it.")
     next_invoice_number: (
         Annotated[int, Field(ge=1, le=999_999_999_999, description="May be raised, never lowered.")]
         | None
@@ -48,6 +68,12 @@ class Org(BaseModel):
     payment_terms_days: int
     invoice_prefix: str
     next_invoice_number: int
+    legal_name: str
+    postal_address: PostalAddress | None
+    vat_id: str
+    legal_registration_id: str
+    contact: Contact | None
+    payment_account: PaymentAccount | None
     version: int
     created_at: datetime
     updated_at: datetime

@@ -42,6 +42,9 @@ def grantable_roles(role: str | None) -> frozenset[str]:
     return frozenset()
 
 
+NULLABLE = frozenset({"postal_address", "contact", "payment_account"})
+
+
 async def create_org(conn: Connection, principal: Principal, body: OrgCreate) -> OrgRow:
     """Any signed-in user may create an organisation and becomes its owner."""
     await quotas.check_new_org(conn, principal.subject)
@@ -65,8 +68,10 @@ async def update_org(
     current = await _org(conn, access.org_id, for_update=True)
     check_version(expected_version, current.version, "organisation")
     changes = body.model_dump(exclude_unset=True)
-    if None in changes.values():
-        field = next(name for name, value in changes.items() if value is None)
+    if any(value is None and name not in NULLABLE for name, value in changes.items()):
+        field = next(
+            name for name, value in changes.items() if value is None and name not in NULLABLE
+        )
         raise ValidationFailed.for_field(f"body.{field}", "may be left out but not null")
     if (
         changes.get("next_invoice_number", current.next_invoice_number)

@@ -14,7 +14,16 @@ import asyncpg
 from penvoice.archivable.repository import list_args, list_query, set_clause
 from penvoice.db import Connection
 
-UPDATABLE = frozenset({"display_name", "percentage", "inclusive"})
+UPDATABLE = frozenset(
+    {
+        "display_name",
+        "percentage",
+        "inclusive",
+        "vat_category",
+        "exemption_reason",
+        "exemption_code",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,9 @@ class TaxRateRow:
     display_name: str
     percentage: Decimal
     inclusive: bool
+    vat_category: str | None
+    exemption_reason: str
+    exemption_code: str
     archived_at: datetime | None
     version: int
     created_at: datetime
@@ -34,8 +46,8 @@ class TaxRateInUse(Exception):
     """An invoice line uses the rate, so it cannot be deleted."""
 
 
-_COLUMNS = """id, org_id, display_name, percentage, inclusive, archived_at, version,
-    created_at, updated_at"""
+_COLUMNS = """id, org_id, display_name, percentage, inclusive, vat_category, exemption_reason,
+    exemption_code, archived_at, version, created_at, updated_at"""
 
 _LIST_QUERY = list_query("tax_rates", _COLUMNS)
 
@@ -64,12 +76,16 @@ async def rates_by_ids(
 
 async def insert_rate(conn: Connection, org_id: UUID, values: dict[str, Any]) -> TaxRateRow:
     record = await conn.fetchrow(
-        f"""INSERT INTO tax_rates (org_id, display_name, percentage, inclusive)
-            VALUES ($1, $2, $3, $4) RETURNING {_COLUMNS}""",  # noqa: S608 - fixed fragments
+        f"""INSERT INTO tax_rates (org_id, display_name, percentage, inclusive, vat_category,
+                exemption_reason, exemption_code)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",  # noqa: S608
         org_id,
         values["display_name"],
         values["percentage"],
         values["inclusive"],
+        values["vat_category"],
+        values["exemption_reason"],
+        values["exemption_code"],
     )
     assert record is not None
     return _row(record)

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from penvoice.fields import Strict
+from penvoice.legal import ExemptionCode, ExemptionReason, VatCategory
 
 PERCENTAGE_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,4})?$"
 _PERCENTAGE = re.compile(PERCENTAGE_PATTERN)
@@ -70,6 +71,14 @@ Inclusive = Annotated[
         "false: added on top.",
     ),
 ]
+Category = Annotated[
+    VatCategory,
+    Field(
+        description="EN 16931 VAT category: S standard (percentage > 0), Z zero rated, "
+        "E exempt, AE reverse charge, K intra-community supply, G export outside the EU, "
+        "O outside the scope of VAT (all but S at 0 %). Needed for e-invoices."
+    ),
+]
 Archived = Annotated[
     bool,
     Field(
@@ -82,6 +91,9 @@ class TaxRateCreate(Strict):
     display_name: DisplayName
     percentage: PercentageInput
     inclusive: Inclusive
+    vat_category: Category | None = None
+    exemption_reason: ExemptionReason = ""
+    exemption_code: ExemptionCode = ""
 
 
 class TaxRateUpdate(Strict):
@@ -91,6 +103,9 @@ class TaxRateUpdate(Strict):
     display_name: DisplayName | None = None
     percentage: PercentageInput | None = None
     inclusive: Inclusive | None = None
+    vat_category: Category | None = None
+    exemption_reason: ExemptionReason | None = None
+    exemption_code: ExemptionCode | None = None
     archived: Archived | None = None
 
 
@@ -99,6 +114,9 @@ class TaxRate(BaseModel):
     display_name: str
     percentage: Percentage
     inclusive: bool
+    vat_category: VatCategory | None
+    exemption_reason: str
+    exemption_code: str
     archived: bool
     archived_at: datetime | None
     version: int

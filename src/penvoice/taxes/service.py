@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from penvoice.archivable.service import append_change_events, changed_fields
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
-from penvoice.errors import NotFound, TaxRateFrozen, TaxRateUsed
+from penvoice.errors import NotFound, TaxRateFrozen, TaxRateUsed, ValidationFailed
 from penvoice.events import repository as events
+from penvoice.legal import EXEMPT_CATEGORIES
 from penvoice.taxes import repository
 from penvoice.taxes.repository import TaxRateInUse
 from penvoice.taxes.repository import TaxRateRow as TaxRateRow  # the routes' row type
@@ -19,7 +22,39 @@ from penvoice.tenancy.access import OrgAccess
 FROZEN_WHEN_USED = ("percentage", "inclusive")
 
 
+def check_category(rate: dict[str, Any]) -> None:
+    """A VAT category and what EN 16931 requires of it (BR-S-05, BR-Z-05, BR-E-05, …, and
+    BR-S-10, BR-E-10, …): S above 0 %, every other category at 0 %; an exemption reason only
+    where VAT is not charged at the standard or zero rate, and for E a reason or a code."""
+    category, percentage = rate["vat_category"], Decimal(rate["percentage"])
+    exempted = bool(rate["exemption_reason"] or rate["exemption_code"])
+    if category is None:
+        if exempted:
+            field = "exemption_reason" if rate["exemption_reason"] else "exemption_code"
+            raise ValidationFailed.for_field(f"body.{field}", "needs a vat_category")
+        return
+    if category == "S" and percentage <= 0:
+        raise ValidationFailed.for_field(
+            "body.percentage", "category S (standard rate) needs a percentage above 0"
+        )
+    if category != "S" and percentage != 0:
+        raise ValidationFailed.for_field(
+            "body.percentage", f"category {category} is charged at 0 %; use S for other rates"
+        )
+    if category not in EXEMPT_CATEGORIES and exempted:
+        field = "exemption_reason" if rate["exemption_reason"] else "exemption_code"
+        raise ValidationFailed.for_field(
+            f"body.{field}", f"category {category} has no exemption reason"
+        )
+    if category == "E" and not exempted:
+        raise ValidationFailed.for_field(
+            "body.exemption_reason",
+            "an exempt rate (category E) needs an exemption_reason or an exemption_code",
+        )
+
+
 async def create_rate(conn: Connection, access: OrgAccess, body: TaxRateCreate) -> TaxRateRow:
+    check_category(body.model_dump())
     rate = await repository.insert_rate(conn, access.org_id, body.model_dump())
     await events.append(
         conn,
@@ -31,6 +66,7 @@ async def create_rate(conn: Connection, access: OrgAccess, body: TaxRateCreate) 
             "display_name": rate.display_name,
             "percentage": f"{rate.percentage:f}",
             "inclusive": rate.inclusive,
+            "vat_category": rate.vat_category,
         },
     )
     return rate
@@ -63,9 +99,10 @@ async def update_rate(
     """Only real changes count: resending the current percentage of a used rate is fine."""
     current = await _rate(conn, access.org_id, rate_id, for_update=True)
     check_version(expected_version, current.version, "tax rate")
-    changes = changed_fields(body, current)
+    changes = changed_fields(body, current, nullable=frozenset({"vat_category"}))
     if not changes:
         return current
+    check_category({**current.__dict__, **changes})
     frozen = [name for name in FROZEN_WHEN_USED if name in changes]
     if frozen and await repository.used_by_finalized_invoice(conn, access.org_id, rate_id):
         raise TaxRateFrozen(

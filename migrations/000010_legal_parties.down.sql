@@ -1,0 +1,26 @@
+ALTER TABLE invoices
+    DROP CONSTRAINT invoices_service_period_check,
+    DROP COLUMN period_end,
+    DROP COLUMN period_start,
+    DROP COLUMN supply_date,
+    DROP COLUMN purchase_order_reference,
+    DROP COLUMN buyer_reference;
+ALTER TABLE invoice_line_taxes
+    DROP COLUMN exemption_code,
+    DROP COLUMN exemption_reason,
+    DROP COLUMN vat_category;
+ALTER TABLE tax_rates
+    DROP COLUMN exemption_code,
+    DROP COLUMN exemption_reason,
+    DROP COLUMN vat_category;
+ALTER TABLE customers
+    DROP COLUMN buyer_reference,
+    DROP COLUMN vat_id,
+    DROP COLUMN postal_address;
+ALTER TABLE organisations
+    DROP COLUMN payment_account,
+    DROP COLUMN contact,
+    DROP COLUMN legal_registration_id,
+    DROP COLUMN vat_id,
+    DROP COLUMN postal_address,
+    DROP COLUMN legal_name;
