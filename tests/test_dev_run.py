@@ -14,7 +14,7 @@ from penvoice.dev.postgres import free_port
 
 
 def test_dev_run_prints_a_working_curl_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+    port, worker_port = free_port(), free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -25,6 +25,8 @@ def test_dev_run_prints_a_working_curl_and_stops_cleanly(tmp_path: Path) -> None
             str(port),
             "--data-dir",
             str(tmp_path / "pg"),
+            "--worker-port",
+            str(worker_port),
         ],
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
@@ -59,6 +61,18 @@ def test_dev_run_prints_a_working_curl_and_stops_cleanly(tmp_path: Path) -> None
         assert response is not None
         assert response.status_code == 200, response.text
         assert response.json()["subject"] == "dev-user"
+        # the job worker runs in the same process, ready on its own port
+        worker = None
+        while time.monotonic() < deadline:
+            try:
+                worker = httpx.get(f"http://127.0.0.1:{worker_port}/readyz")
+                if worker.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        assert worker is not None
+        assert worker.status_code == 200, worker.text
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
         assert process.returncode == 0, rest

@@ -48,12 +48,7 @@ class Settings(BaseModel):
     @field_validator("db_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr) -> SecretStr:
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in {"postgres", "postgresql"}:
-            raise ValueError("must be a postgres:// or postgresql:// URL")
-        if not parts.hostname and "host=" not in parts.query:
-            raise ValueError("must name a host")
-        return value
+        return _check_postgres_url(value)
 
     @field_validator("kc_issuer")
     @classmethod
@@ -100,6 +95,58 @@ class Settings(BaseModel):
                 "invalid configuration:\n  DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE"
             )
         return settings
+
+
+class WorkerSettings(BaseModel):
+    """`penvoice worker`: the job runner. Only the database is required; the API's token
+    settings are not read (a worker serves no API), so the same ConfigMap can feed both."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db_url: SecretStr
+    log_level: LogLevel = "info"
+    worker_host: str = "0.0.0.0"  # noqa: S104 - probes and metrics from the kubelet/Prometheus
+    worker_port: Annotated[int, Field(ge=0, le=65535)] = 8081
+    worker_concurrency: Annotated[int, Field(ge=1, le=100)] = 4
+    # A job whose worker stopped sending heartbeats this long ago (SIGKILL, node loss) is
+    # picked again by another worker.
+    worker_heartbeat_timeout_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # A failed job is retried with exponential backoff (first delay, doubled, capped) until
+    # it has run JOB_MAX_ATTEMPTS times; then it is kept as `failed`, never deleted.
+    job_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    job_retry_first_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    job_retry_max_delay_seconds: Annotated[float, Field(gt=0, le=86_400)] = 900.0
+    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 0
+    db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 5
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    db_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 30_000
+    readiness_check_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.5
+    shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20.0
+
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        return _check_postgres_url(value)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> WorkerSettings:
+        values = {
+            name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ
+        }
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+        return settings
+
+
+def _check_postgres_url(value: SecretStr) -> SecretStr:
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ValueError("must be a postgres:// or postgresql:// URL")
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError("must name a host")
+    return value
 
 
 def _describe(exc: ValidationError) -> str:

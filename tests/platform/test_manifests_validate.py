@@ -27,7 +27,15 @@ from tests.platform.conftest import (
 )
 
 KUBERNETES_VERSION = "1.34.0"
-CORE_KINDS = {"Namespace", "ConfigMap", "Job", "Service", "Ingress", "PodDisruptionBudget"}
+CORE_KINDS = {
+    "Namespace",
+    "ConfigMap",
+    "Job",
+    "Deployment",
+    "Service",
+    "Ingress",
+    "PodDisruptionBudget",
+}
 CUSTOM_KINDS = {
     ("argoproj.io", "Application"),
     ("argoproj.io", "Rollout"),
@@ -98,7 +106,7 @@ def test_core_manifests_pass_kubernetes_validate_strict(tmp_path: Path) -> None:
 
 def test_kubernetes_validate_strict_rejects_an_unknown_field(tmp_path: Path) -> None:
     """Negative control: a misspelt field in a Service fails the same call."""
-    service = the("Service")
+    service = the("Service", "penvoice-api")
     service["spec"]["selectr"] = service["spec"].pop("selector")
     code, output, _ = _kubernetes_validate([service], tmp_path)
     assert code != 0, output

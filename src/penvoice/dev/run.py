@@ -18,9 +18,11 @@ import asyncpg
 
 from penvoice.access import configure_logging
 from penvoice.app import create_app
-from penvoice.config import Settings
+from penvoice.config import Settings, WorkerSettings
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import EmbeddedPostgres
+from penvoice.jobs.registry import job_kinds
+from penvoice.jobs.worker import BackgroundWorker
 from penvoice.migrate.errors import NoChange
 from penvoice.migrate.runner import Migrator
 from penvoice.server import run
@@ -65,6 +67,12 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--pg-port", type=int, default=0, help="PostgreSQL port (default: free)")
     parser.add_argument("--issuer-port", type=int, default=0, help="issuer port (default: free)")
+    parser.add_argument(
+        "--worker-port",
+        type=int,
+        default=8081,
+        help="the in-process job worker's probes and metrics (default 8081; 0: none)",
+    )
     args = parser.parse_args(list(argv))
 
     configure_logging("info")
@@ -92,15 +100,30 @@ def main(argv: Sequence[str]) -> int:
             name="Dev User",
             expires_in=TOKEN_LIFETIME_SECONDS,
         )
-        print(_banner(settings, token), flush=True)
-        run(create_app(settings), settings)
+        worker = BackgroundWorker(
+            WorkerSettings.from_environ(
+                {
+                    "DB_URL": db_url,
+                    "WORKER_HOST": "127.0.0.1",
+                    "WORKER_PORT": str(args.worker_port),
+                    "JOB_RETRY_FIRST_DELAY_SECONDS": "2",
+                }
+            ),
+            job_kinds(),
+        )
+        worker.start()
+        print(_banner(settings, token, args.worker_port), flush=True)
+        try:
+            run(create_app(settings), settings)
+        finally:
+            worker.stop()
     finally:
         issuer.stop()
         pg.stop()
     return 0
 
 
-def _banner(settings: Settings, token: str) -> str:
+def _banner(settings: Settings, token: str, worker_port: int) -> str:
     base = f"http://127.0.0.1:{settings.port}"
     return "\n".join(
         [
@@ -111,6 +134,9 @@ def _banner(settings: Settings, token: str) -> str:
             f"export PENVOICE_TOKEN={token}",
             f'curl -s -H "Authorization: Bearer $PENVOICE_TOKEN" {base}/v1/me',
             f"OpenAPI: {base}/docs   metrics: {base}/metrics   Ctrl-C stops everything.",
+            f"Job worker in this process: http://127.0.0.1:{worker_port}/metrics"
+            if worker_port
+            else "Job worker in this process (no probe port).",
             "",
         ]
     )

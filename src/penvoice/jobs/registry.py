@@ -1,0 +1,9 @@
+"""Every job kind `penvoice worker` runs. A feature adds its kinds here."""
+
+from __future__ import annotations
+
+from penvoice.jobs.kinds import JobKind
+
+
+def job_kinds() -> list[JobKind]:
+    return []
