@@ -24,6 +24,7 @@ def worker_settings(database_url: str, **overrides: str) -> WorkerSettings:
         "DB_URL": database_url,
         "WORKER_PORT": "0",
         "WORKER_HEARTBEAT_TIMEOUT_SECONDS": "2",
+        "WORKER_POLL_SECONDS": "0.1",
         "JOB_RETRY_FIRST_DELAY_SECONDS": "0.05",
         "JOB_RETRY_MAX_DELAY_SECONDS": "0.2",
         "JOB_MAX_ATTEMPTS": "3",
@@ -87,12 +88,13 @@ def worker_process(database_url: str, **environ: str) -> Iterator[WorkerProcess]
     """A real `penvoice worker` process on a free loopback port."""
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}},
+        **{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH"}},
         "DB_URL": database_url,
         "WORKER_HOST": "127.0.0.1",
         "WORKER_PORT": str(port),
         "WORKER_HEARTBEAT_TIMEOUT_SECONDS": "2",
         "JOB_RETRY_FIRST_DELAY_SECONDS": "0.2",
+        "WORKER_POLL_SECONDS": "0.2",
         "SHUTDOWN_TIMEOUT_SECONDS": "10",
         **environ,
     }

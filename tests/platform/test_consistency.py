@@ -27,6 +27,8 @@ SECRET_SAMPLES = {
         "uri",
     ): "postgresql://penvoice:s3cret@penvoice-pg-rw.penvoice:5432/penvoice",
     ("penvoice-api-kc", "client-secret"): "kc-client-secret",
+    ("penvoice-smtp", "username"): "smtp-user",
+    ("penvoice-smtp", "password"): "smtp-password",
 }
 
 
@@ -366,7 +368,7 @@ def test_cluster_ingress_and_config_are_the_seeds() -> None:
     assert ingress["spec"]["ingressClassName"] == "traefik"
     assert [rule["host"] for rule in ingress["spec"]["rules"]] == ["test-api.penvoice.app"]
     assert ingress["spec"]["tls"][0]["hosts"] == ["test-api.penvoice.app"]
-    data = the("ConfigMap")["data"]
+    data = the("ConfigMap", "penvoice-api")["data"]
     assert data["KC_ISSUER"] == "https://test-auth.webbies.dev/realms/penvoice"
     assert data["KC_AUDIENCE"] == "penvoice-api"
     assert data["CORS_ORIGINS"] == "https://test.penvoice.app"
@@ -430,6 +432,13 @@ def test_the_worker_configuration_is_valid_and_read() -> None:
     by_name = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in worker_container()["env"]}
     cluster = the("Cluster")["metadata"]["name"]
     assert by_name["DB_URL"] == {"name": f"{cluster}-app", "key": "uri"}
+    assert by_name["SMTP_USERNAME"] == {"name": "penvoice-smtp", "key": "username"}
+    assert by_name["SMTP_PASSWORD"] == {"name": "penvoice-smtp", "key": "password"}
+    assert settings.smtp_host
+    assert settings.smtp_from
+    assert settings.smtp_security == "starttls"  # credentials never cross in plain text
+    assert settings.smtp_password is not None
+    assert "SMTP_PASSWORD" not in the("ConfigMap", "penvoice-worker")["data"]
     # The shared ConfigMap may carry the API's variables; every variable set is read by
     # the API or the worker.
     read = {n.upper() for n in (*Settings.model_fields, *WorkerSettings.model_fields)}

@@ -337,6 +337,7 @@ DEV_MODULES = [
     "jsonschema",
     "kubernetes_validate",
     "check_jsonschema",
+    "aiosmtpd",
     "tests",
 ]
 RUNTIME_MODULES = ["penvoice", "penvoice.app", "penvoice.migrate.cli", "uvloop", "asyncpg"]

@@ -20,6 +20,7 @@ from penvoice.access import configure_logging
 from penvoice.app import create_app
 from penvoice.config import Settings, WorkerSettings
 from penvoice.dev.issuer import LocalIssuer
+from penvoice.dev.mailbox import LocalMailbox
 from penvoice.dev.postgres import EmbeddedPostgres
 from penvoice.jobs.registry import job_kinds
 from penvoice.jobs.worker import BackgroundWorker
@@ -80,6 +81,8 @@ def main(argv: Sequence[str]) -> int:
     pg.start()
     issuer = LocalIssuer(port=args.issuer_port)
     issuer.start()
+    mailbox = LocalMailbox(args.data_dir.parent / "mail")
+    mailbox.start()
     try:
         db_url = asyncio.run(_prepare_database(pg, default_migrations_dir()))
         settings = Settings.from_environ(
@@ -107,23 +110,25 @@ def main(argv: Sequence[str]) -> int:
                     "WORKER_HOST": "127.0.0.1",
                     "WORKER_PORT": str(args.worker_port),
                     "JOB_RETRY_FIRST_DELAY_SECONDS": "2",
+                    **mailbox.environ(),
                 }
             ),
             job_kinds(),
         )
         worker.start()
-        print(_banner(settings, token, args.worker_port), flush=True)
+        print(_banner(settings, token, args.worker_port, mailbox.directory), flush=True)
         try:
             run(create_app(settings), settings)
         finally:
             worker.stop()
     finally:
+        mailbox.stop()
         issuer.stop()
         pg.stop()
     return 0
 
 
-def _banner(settings: Settings, token: str, worker_port: int) -> str:
+def _banner(settings: Settings, token: str, worker_port: int, mail: Path) -> str:
     base = f"http://127.0.0.1:{settings.port}"
     return "\n".join(
         [
@@ -137,6 +142,7 @@ def _banner(settings: Settings, token: str, worker_port: int) -> str:
             f"Job worker in this process: http://127.0.0.1:{worker_port}/metrics"
             if worker_port
             else "Job worker in this process (no probe port).",
+            f"Invoices sent by email land in {mail}/ (a local SMTP server, nothing leaves).",
             "",
         ]
     )

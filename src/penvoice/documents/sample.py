@@ -99,6 +99,7 @@ def sample_invoice() -> tuple[InvoiceRow, list[LineRow]]:
         voided_by=None,
         uncollectible_at=None,
         uncollectible_by=None,
+        delivery_status=None,
         overdue=False,
     )
     return invoice, lines

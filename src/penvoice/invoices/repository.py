@@ -41,6 +41,7 @@ class InvoiceRow:
     voided_by: str | None
     uncollectible_at: datetime | None
     uncollectible_by: str | None
+    delivery_status: str | None
     overdue: bool
 
 

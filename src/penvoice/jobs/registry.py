@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from penvoice.deliveries.job import SEND_INVOICE_EMAIL
 from penvoice.jobs.kinds import JobKind
 
 
 def job_kinds() -> list[JobKind]:
-    return []
+    return [SEND_INVOICE_EMAIL]

@@ -51,7 +51,6 @@ QUEUE_ERRORS: tuple[type[Exception], ...] = (*NO_CONNECTION_ERRORS, asyncpg.Post
 READING_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *QUEUE_ERRORS)
 RECONNECT_SECONDS = 2.0
 BATCH_SIZE = 1  # take one job at a time: a job waits for a free worker, not a busy one
-DEQUEUE_POLL = timedelta(seconds=5)  # besides LISTEN/NOTIFY, look for due jobs this often
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -116,7 +115,7 @@ class Worker:
             concurrency = self.settings.worker_concurrency
             running = asyncio.create_task(
                 manager.run(
-                    dequeue_timeout=DEQUEUE_POLL,
+                    dequeue_timeout=timedelta(seconds=self.settings.worker_poll_seconds),
                     batch_size=BATCH_SIZE,
                     max_concurrent_tasks=max(concurrency, 2 * BATCH_SIZE),
                     shutdown_on_listener_failure=True,
