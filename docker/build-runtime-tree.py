@@ -7,6 +7,7 @@
 DIR becomes:
 
     DIR/penvoice-api      launcher: `penvoice serve` (the image's ENTRYPOINT)
+    DIR/penvoice-worker   launcher: `penvoice worker` (the worker Deployment's command)
     DIR/migrate           launcher: the golang-migrate compatible CLI
     DIR/migrations/       the SQL files
     DIR/site-packages/    the locked runtime dependencies and the penvoice wheel, nothing else
@@ -46,6 +47,11 @@ LAUNCHERS = {
         "the API: `penvoice serve`, configured only from the environment",
         "penvoice.cli",
         '["serve", *sys.argv[1:]]',
+    ),
+    "penvoice-worker": (
+        "the job worker: `penvoice worker`, configured only from the environment",
+        "penvoice.cli",
+        '["worker", *sys.argv[1:]]',
     ),
     "migrate": (
         "golang-migrate compatible migrations: `/app/migrate -path DIR -database URL up`",

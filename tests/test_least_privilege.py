@@ -59,11 +59,23 @@ EXPECTED_GRANTS = {
     "events": {"SELECT", "INSERT"},
     "idempotency_keys": {"SELECT", "INSERT", "DELETE"},
     "schema_migrations": {"SELECT"},
+    # The job queue (000020) and the email deliveries (000021), granted by 000022.
+    "pgqueuer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "pgqueuer_log": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "pgqueuer_schedules": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "pgqueuer_statistics": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "invoice_deliveries": {"SELECT", "INSERT", "UPDATE"},
+    "invoice_delivery_recipients": {"SELECT", "INSERT", "UPDATE"},
 }
 # Tables the app may read without a row-level policy, and why.
 NO_POLICY = {
     "schema_migrations": "the schema version, no tenant data",
     "idempotency_keys": "keyed by the token's subject in every query; no organisation column",
+    "pgqueuer": "the job queue: the worker picks every tenant's jobs, and each job re-enters "
+    "its organisation's context before it reads tenant data",
+    "pgqueuer_log": "the queue's log: job ids and statuses, no tenant data",
+    "pgqueuer_schedules": "the queue's periodic tasks, no tenant data",
+    "pgqueuer_statistics": "the queue's counters, no tenant data",
 }
 
 

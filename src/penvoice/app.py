@@ -18,6 +18,7 @@ from penvoice.auth import IssuerKeys, TokenVerifier
 from penvoice.config import Settings
 from penvoice.customers.router import router as customers_router
 from penvoice.db import Database
+from penvoice.deliveries.router import router as deliveries_router
 from penvoice.docs import router as docs_router
 from penvoice.documents.router import router as documents_router
 from penvoice.einvoices.router import router as einvoices_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings) -> Edge:
         orgs_router,
         events_router,
         invoices_router,
+        deliveries_router,
         documents_router,
         einvoices_router,
         payments_router,

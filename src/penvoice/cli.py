@@ -1,4 +1,4 @@
-"""`penvoice serve | migrate | dev | openapi`."""
+"""`penvoice serve | worker | migrate | dev | openapi`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from penvoice.config import ConfigError, Settings
+from penvoice.config import ConfigError, Settings, WorkerSettings
 
 
 def serve(environ: Mapping[str, str]) -> int:
@@ -24,6 +24,22 @@ def serve(environ: Mapping[str, str]) -> int:
 
     configure_logging(settings.log_level)
     run(create_app(settings), settings)
+    return 0
+
+
+def worker(environ: Mapping[str, str]) -> int:
+    """The job worker: configuration only from the environment, like `serve`."""
+    try:
+        settings = WorkerSettings.from_environ(environ)
+    except ConfigError as exc:
+        print(f"penvoice worker: {exc}", file=sys.stderr)
+        return 2
+    from penvoice.access import configure_logging  # noqa: PLC0415 - keep `--help` fast
+    from penvoice.jobs.registry import job_kinds  # noqa: PLC0415
+    from penvoice.jobs.worker import run_worker  # noqa: PLC0415
+
+    configure_logging(settings.log_level)
+    run_worker(settings, job_kinds())
     return 0
 
 
@@ -46,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="penvoice", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["serve", "migrate", "dev", "openapi"],
-        help="serve: run the API from environment configuration; migrate: golang-migrate "
+        choices=["serve", "worker", "migrate", "dev", "openapi"],
+        help="serve: run the API from environment configuration; worker: run the background "
+        "jobs (email, webhooks, recurring invoices) from environment configuration; "
+        "migrate: golang-migrate "
         "compatible migrations (see `penvoice migrate -help`); dev: run locally on an "
         "embedded PostgreSQL with a local token issuer; openapi: print the OpenAPI document",
     )
@@ -62,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.parse_args([command])
     if command == "serve":
         return serve(os.environ)
+    if command == "worker":
+        return worker(os.environ)
     if command == "dev":
         from penvoice.dev.run import main as dev_main  # noqa: PLC0415
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from email.utils import parseaddr
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+SmtpSecurity = Literal["starttls", "tls", "none"]
 
 
 class ConfigError(Exception):
@@ -96,12 +98,7 @@ class Settings(BaseModel):
     @field_validator("db_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr) -> SecretStr:
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in {"postgres", "postgresql"}:
-            raise ValueError("must be a postgres:// or postgresql:// URL")
-        if not parts.hostname and "host=" not in parts.query:
-            raise ValueError("must name a host")
-        return value
+        return _check_postgres_url(value)
 
     @field_validator("kc_issuer")
     @classmethod
@@ -163,6 +160,96 @@ class Settings(BaseModel):
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
         return settings
+
+
+class WorkerSettings(BaseModel):
+    """`penvoice worker`: the job runner. Only the database is required; the API's token
+    settings are not read (a worker serves no API), so the same ConfigMap can feed both."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db_url: SecretStr
+    log_level: LogLevel = "info"
+    worker_host: str = "0.0.0.0"  # noqa: S104 - probes and metrics from the kubelet/Prometheus
+    worker_port: Annotated[int, Field(ge=0, le=65535)] = 8081
+    worker_concurrency: Annotated[int, Field(ge=1, le=100)] = 4
+    # Besides LISTEN/NOTIFY, look for jobs that became due (retries, delayed jobs) this often.
+    worker_poll_seconds: Annotated[float, Field(ge=0.05, le=60)] = 5.0
+    # A job whose worker stopped sending heartbeats this long ago (SIGKILL, node loss) is
+    # picked again by another worker.
+    worker_heartbeat_timeout_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # A failed job is retried with exponential backoff (first delay, doubled, capped) until
+    # it has run JOB_MAX_ATTEMPTS times; then it is kept as `failed`, never deleted.
+    job_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    job_retry_first_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    job_retry_max_delay_seconds: Annotated[float, Field(gt=0, le=86_400)] = 900.0
+    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 0
+    # A send job holds two connections (its lock, its steps): 2 × WORKER_CONCURRENCY + 2.
+    db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    db_statement_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 30_000
+    # A job's transaction waits on its own statements only (the SMTP and HTTP sends happen
+    # outside it), so an idle one is a stuck worker: ended by the server, locks released.
+    db_idle_in_transaction_timeout_ms: Annotated[int, Field(ge=1000, le=3_600_000)] = 60_000
+    readiness_check_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.5
+    shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20.0
+    # Email (docs/email.md). Without SMTP_HOST, send jobs wait (retried) for configuration.
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # 465 for tls, else 587
+    # starttls: plain connect, then STARTTLS (required); tls: TLS from the first byte
+    # (port 465); none: no encryption (loopback test servers only).
+    smtp_security: SmtpSecurity = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None  # "Penvoice <invoices@example.com>"
+    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    smtp_ca_file: str | None = None  # a CA bundle to trust instead of the system's
+
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        return _check_postgres_url(value)
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None:
+            _, address = parseaddr(value)
+            if "@" not in address:
+                raise ValueError("must be an address, e.g. Penvoice <invoices@example.com>")
+        return value
+
+    @property
+    def smtp_effective_port(self) -> int:
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return 465 if self.smtp_security == "tls" else 587
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> WorkerSettings:
+        values = {
+            name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ
+        }
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+        if settings.smtp_host and not settings.smtp_from:
+            raise ConfigError("invalid configuration:\n  SMTP_FROM: is required with SMTP_HOST")
+        if (settings.smtp_username is None) != (settings.smtp_password is None):
+            raise ConfigError(
+                "invalid configuration:\n  SMTP_USERNAME, SMTP_PASSWORD: set both or neither"
+            )
+        return settings
+
+
+def _check_postgres_url(value: SecretStr) -> SecretStr:
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ValueError("must be a postgres:// or postgresql:// URL")
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError("must name a host")
+    return value
 
 
 def _describe(exc: ValidationError) -> str:

@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, Request
 from starlette.responses import Response
 
-from penvoice.config import Settings
+from penvoice.config import Settings, WorkerSettings
 from penvoice.errors import ServiceUnavailable, ValidationFailed, problem_response
 
 log = logging.getLogger("penvoice.db")
@@ -60,8 +60,11 @@ RETRY_AFTER_SECONDS = "1"
 
 
 class Database:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings | WorkerSettings, application_name: str = "penvoice-api"
+    ) -> None:
         self._settings = settings
+        self._application_name = application_name
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
     async def open(self) -> None:
@@ -74,7 +77,7 @@ class Database:
             timeout=self._settings.db_pool_timeout_seconds,
             reset=_keep_session,
             server_settings={
-                "application_name": "penvoice-api",
+                "application_name": self._application_name,
                 "TimeZone": "UTC",  # `current_date` (overdue) agrees with the API's UTC dates
                 "statement_timeout": str(self._settings.db_statement_timeout_ms),
                 "idle_in_transaction_session_timeout": str(

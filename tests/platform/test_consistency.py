@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from penvoice.app import create_app
-from penvoice.config import Settings
+from penvoice.config import Settings, WorkerSettings
 from penvoice.dev.roles import APP_ROLE, OWNER_ROLE
 from penvoice.migrate.cli import TOP_FLAGS
 from penvoice.migrate.flags import parse_flags
@@ -33,6 +33,8 @@ SECRET_SAMPLES = {
         "uri",
     ): "postgresql://penvoice_app:s3cret@penvoice-pg-rw.penvoice:5432/penvoice",
     ("penvoice-api-kc", "client-secret"): "kc-client-secret",
+    ("penvoice-smtp", "username"): "smtp-user",
+    ("penvoice-smtp", "password"): "smtp-password",
 }
 
 
@@ -184,18 +186,18 @@ def test_container_port_is_the_apps_default_port() -> None:
 
 
 def test_service_serves_the_container_port_and_is_what_the_monitor_scrapes() -> None:
-    service = the("Service")
+    service = the("Service", "penvoice-api")
     (port,) = service["spec"]["ports"]
     assert (port["name"], port["port"]) == ("http", 80)
     assert port["targetPort"] in {p["name"] for p in api_container()["ports"]}
-    (endpoint,) = the("ServiceMonitor")["spec"]["endpoints"]
+    (endpoint,) = the("ServiceMonitor", "penvoice-api")["spec"]["endpoints"]
     assert endpoint["port"] == port["name"]
     assert endpoint["path"] in app_paths()
     assert endpoint["path"] == "/metrics"
 
 
 def test_ingress_routes_to_the_service_and_only_to_public_routes() -> None:
-    service = the("Service")
+    service = the("Service", "penvoice-api")
     (rule,) = the("Ingress")["spec"]["rules"]
     for path in rule["http"]["paths"]:
         backend = path["backend"]["service"]
@@ -213,10 +215,10 @@ def test_selectors_match_the_pods() -> None:
     rollout = the("Rollout")
     labels = pod_labels(rollout)
     assert selects(rollout["spec"]["selector"]["matchLabels"], labels)
-    service = the("Service")
+    service = the("Service", "penvoice-api")
     assert selects(service["spec"]["selector"], labels)
     assert selects(the("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels)
-    monitor = the("ServiceMonitor")["spec"]
+    monitor = the("ServiceMonitor", "penvoice-api")["spec"]
     assert selects(monitor["selector"]["matchLabels"], service["metadata"]["labels"])
     assert monitor["namespaceSelector"]["matchNames"] == [service["metadata"]["namespace"]]
     # The migrations Job's pods must never receive Service traffic or count for the PDB.
@@ -373,7 +375,7 @@ def test_rollout_is_the_seeds_canary() -> None:
 
 
 def test_service_monitor_is_the_seeds() -> None:
-    monitor = the("ServiceMonitor")
+    monitor = the("ServiceMonitor", "penvoice-api")
     assert monitor["metadata"]["labels"]["release"] == "kube-prom-stack"
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["interval"] == "15s"
@@ -398,7 +400,7 @@ def test_cluster_ingress_and_config_are_the_seeds() -> None:
     assert ingress["spec"]["ingressClassName"] == "traefik"
     assert [rule["host"] for rule in ingress["spec"]["rules"]] == ["test-api.penvoice.app"]
     assert ingress["spec"]["tls"][0]["hosts"] == ["test-api.penvoice.app"]
-    data = the("ConfigMap")["data"]
+    data = the("ConfigMap", "penvoice-api")["data"]
     assert data["KC_ISSUER"] == "https://test-auth.webbies.dev/realms/penvoice"
     assert data["KC_AUDIENCE"] == "penvoice-api"
     assert data["CORS_ORIGINS"] == "https://test.penvoice.app"
@@ -407,7 +409,7 @@ def test_cluster_ingress_and_config_are_the_seeds() -> None:
 # --- hardening --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["Rollout", "Job"])
+@pytest.mark.parametrize("kind", ["Rollout", "Job", "Deployment"])
 def test_pods_are_hardened(kind: str) -> None:
     spec = pod_spec(the(kind))
     assert spec["automountServiceAccountToken"] is False
@@ -532,3 +534,82 @@ def test_the_ingress_body_limit_is_the_apps() -> None:
     buffering = the("Middleware", "penvoice-body-limit")["spec"]["buffering"]
     settings = Settings.from_environ(container_environment(api_container()))
     assert buffering["maxRequestBodyBytes"] == settings.max_body_bytes
+
+
+# --- the job worker ---------------------------------------------------------------------------
+
+
+def worker_container() -> dict[str, Any]:
+    containers: list[dict[str, Any]] = pod_spec(the("Deployment", "penvoice-worker"))["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def test_the_worker_runs_the_rollouts_image_with_its_own_command() -> None:
+    container = worker_container()
+    assert container["image"] == api_container()["image"]
+    assert container["command"] == ["/app/penvoice-worker"]
+    assert "args" not in container
+
+
+def test_the_worker_configuration_is_valid_and_read() -> None:
+    environ = container_environment(worker_container())
+    settings = WorkerSettings.from_environ(environ)
+    assert settings.worker_port == 8081
+    by_name = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in worker_container()["env"]}
+    cluster = the("Cluster")["metadata"]["name"]
+    assert by_name["DB_URL"] == {"name": "penvoice-pg-api", "key": "uri"}  # owns nothing
+    assert by_name["SMTP_USERNAME"] == {"name": "penvoice-smtp", "key": "username"}
+    assert by_name["SMTP_PASSWORD"] == {"name": "penvoice-smtp", "key": "password"}
+    assert settings.smtp_host
+    assert settings.smtp_from
+    assert settings.smtp_security == "starttls"  # credentials never cross in plain text
+    assert settings.smtp_password is not None
+    assert "SMTP_PASSWORD" not in the("ConfigMap", "penvoice-worker")["data"]
+    # The shared ConfigMap may carry the API's variables; every variable set is read by
+    # the API or the worker.
+    read = {n.upper() for n in (*Settings.model_fields, *WorkerSettings.model_fields)}
+    assert set(environ) - read == set()
+
+
+def test_the_worker_probes_and_metrics_are_what_it_serves() -> None:
+    container = worker_container()
+    (port,) = container["ports"]
+    assert (port["name"], port["containerPort"]) == ("metrics", 8081)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    service = the("Service", "penvoice-worker")
+    labels = pod_labels(the("Deployment", "penvoice-worker"))
+    assert selects(service["spec"]["selector"], labels)
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    monitor = the("ServiceMonitor", "penvoice-worker")["spec"]
+    assert selects(monitor["selector"]["matchLabels"], service["metadata"]["labels"])
+    assert monitor["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}
+    ]
+    # Worker pods never receive API traffic, count for the API's budget or its monitor.
+    api_service = the("Service", "penvoice-api")
+    assert not selects(api_service["spec"]["selector"], labels)
+    assert not selects(the("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels)
+    api_monitor = the("ServiceMonitor", "penvoice-api")["spec"]
+    assert not selects(api_monitor["selector"]["matchLabels"], service["metadata"]["labels"])
+
+
+def test_the_worker_shutdown_budget_fits_its_grace_period() -> None:
+    environ = container_environment(worker_container())
+    timeout = float(
+        environ.get(
+            "SHUTDOWN_TIMEOUT_SECONDS",
+            WorkerSettings.model_fields["shutdown_timeout_seconds"].default,
+        )
+    )
+    grace = pod_spec(the("Deployment", "penvoice-worker"))["terminationGracePeriodSeconds"]
+    assert grace > timeout + 5  # + the pool's close
+
+
+def test_the_worker_has_a_writable_tmp() -> None:
+    spec = pod_spec(the("Deployment", "penvoice-worker"))
+    mounts = {m["mountPath"]: m["name"] for m in worker_container()["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]

@@ -31,6 +31,7 @@ CORE_KINDS = {
     "Namespace",
     "ConfigMap",
     "Job",
+    "Deployment",
     "Service",
     "Ingress",
     "PodDisruptionBudget",
@@ -111,7 +112,7 @@ def test_core_manifests_pass_kubernetes_validate_strict(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kubernetes_validate_strict_rejects_an_unknown_field(tmp_path: Path) -> None:
     """Negative control: a misspelt field in a Service fails the same call."""
-    service = the("Service")
+    service = the("Service", "penvoice-api")
     service["spec"]["selectr"] = service["spec"].pop("selector")
     code, output, _ = _kubernetes_validate([service], tmp_path)
     assert code != 0, output

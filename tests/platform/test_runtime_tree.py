@@ -138,12 +138,13 @@ def launch(tree: Path, name: str, *args: str) -> list[str]:
 
 def test_launchers_use_the_image_interpreter_bare(runtime_tree: Path) -> None:
     # In the image this is /usr/bin/python3.13, the distroless python3-debian13 interpreter.
-    for name in ("penvoice-api", "migrate"):
+    for name in ("penvoice-api", "penvoice-worker", "migrate"):
         launch(runtime_tree, name)
     assert sorted(p.name for p in runtime_tree.iterdir()) == [
         "migrate",
         "migrations",
         "penvoice-api",
+        "penvoice-worker",
         "site-packages",
     ]
     assert not (runtime_tree / "site-packages" / "bin").exists()
@@ -215,6 +216,46 @@ def test_api_launcher_serves_under_a_bare_interpreter(
         assert outside == set(), f"loaded from outside the tree: {outside}"
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+
+
+def test_worker_launcher_runs_the_deployments_command(
+    runtime_tree: Path, database_url: str
+) -> None:
+    """The worker Deployment's command, verbatim, against the tree: ready, metrics, SIGTERM."""
+    container = the("Deployment", "penvoice-worker")["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["/app/penvoice-worker"]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        launch(runtime_tree, "penvoice-worker"),
+        env={
+            "LANG": "C.UTF-8",
+            "DB_URL": database_url,
+            "WORKER_HOST": "127.0.0.1",
+            "WORKER_PORT": str(port),
+            "PYTHONPATH": str(REPO_ROOT / "src"),
+        },
+        cwd=runtime_tree,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_healthy(base, process)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/readyz", timeout=2).status_code != 200:
+            assert time.monotonic() < deadline, "worker never ready"
+            time.sleep(0.1)
+        metrics = httpx.get(f"{base}/metrics", timeout=2).text
+        assert "penvoice_jobs_queue_reading_ok 1.0" in metrics
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
@@ -296,6 +337,7 @@ DEV_MODULES = [
     "jsonschema",
     "kubernetes_validate",
     "check_jsonschema",
+    "aiosmtpd",
     "tests",
 ]
 RUNTIME_MODULES = ["penvoice", "penvoice.app", "penvoice.migrate.cli", "uvloop", "asyncpg"]

@@ -137,7 +137,7 @@ def test_sha_tag_is_sha_dash_seven_hex_and_what_the_manifests_pin() -> None:
     tag = _metadata_action_sha_tag(rule, commit)
     assert tag == "sha-ed927c2"
     assert SHA_TAG.fullmatch(tag)
-    for kind in ("Rollout", "Job"):
+    for kind in ("Rollout", "Job", "Deployment"):
         image = the(kind)["spec"]["template"]["spec"]["containers"][0]["image"]
         assert SHA_TAG.fullmatch(image.rsplit(":", 1)[1]), image
 
@@ -165,6 +165,6 @@ def test_build_is_linux_arm64_without_emulation_with_cache_and_revision() -> Non
 def test_image_name_is_the_one_the_manifests_deploy() -> None:
     image = workflow()["env"]["IMAGE"]
     assert image == "ghcr.io/webb1es/penvoice-api"
-    for kind in ("Rollout", "Job"):
+    for kind in ("Rollout", "Job", "Deployment"):
         pinned = the(kind)["spec"]["template"]["spec"]["containers"][0]["image"]
         assert pinned.rsplit(":", 1)[0] == image

@@ -23,10 +23,13 @@ import asyncpg
 
 from penvoice.access import configure_logging
 from penvoice.app import create_app
-from penvoice.config import Settings
+from penvoice.config import Settings, WorkerSettings
 from penvoice.dev.issuer import LocalIssuer, load_state, persistent_issuer
+from penvoice.dev.mailbox import LocalMailbox
 from penvoice.dev.postgres import EmbeddedPostgres
 from penvoice.dev.roles import APP_ROLE, OWNER_ROLE, ensure_roles
+from penvoice.jobs.registry import job_kinds
+from penvoice.jobs.worker import BackgroundWorker
 from penvoice.migrate.errors import NoChange
 from penvoice.migrate.runner import Migrator
 from penvoice.server import run
@@ -85,12 +88,20 @@ def main(argv: Sequence[str]) -> int:
         default=ISSUER_DIR,
         help=f"the issuer's key and port, kept between runs (default {ISSUER_DIR})",
     )
+    parser.add_argument(
+        "--worker-port",
+        type=int,
+        default=8081,
+        help="the in-process job worker's probes and metrics (default 8081; 0: none)",
+    )
     args = parser.parse_args(list(argv))
 
     configure_logging("info")
     pg = EmbeddedPostgres(args.data_dir, port=args.pg_port)
     pg.start()
     issuer = persistent_issuer(args.issuer_dir, port=args.issuer_port)
+    mailbox = LocalMailbox(args.data_dir.parent / "mail")
+    mailbox.start()
     try:
         db_url = asyncio.run(_prepare_database(pg, default_migrations_dir()))
         settings = Settings.from_environ(
@@ -108,9 +119,26 @@ def main(argv: Sequence[str]) -> int:
         token = issuer.mint_token(
             DEV_SUBJECT, email=DEV_EMAIL, name="Dev User", expires_in=TOKEN_LIFETIME_SECONDS
         )
-        print(_banner(settings, token), flush=True)
-        run(create_app(settings), settings)
+        worker = BackgroundWorker(
+            WorkerSettings.from_environ(
+                {
+                    "DB_URL": db_url,
+                    "WORKER_HOST": "127.0.0.1",
+                    "WORKER_PORT": str(args.worker_port),
+                    "JOB_RETRY_FIRST_DELAY_SECONDS": "2",
+                    **mailbox.environ(),
+                }
+            ),
+            job_kinds(),
+        )
+        worker.start()
+        print(_banner(settings, token, args.worker_port, mailbox.directory), flush=True)
+        try:
+            run(create_app(settings), settings)
+        finally:
+            worker.stop()
     finally:
+        mailbox.stop()
         issuer.stop()
         pg.stop()
     return 0
@@ -151,7 +179,7 @@ def token_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _banner(settings: Settings, token: str) -> str:
+def _banner(settings: Settings, token: str, worker_port: int, mail: Path) -> str:
     base = f"http://127.0.0.1:{settings.port}"
     return "\n".join(
         [
@@ -164,6 +192,10 @@ def _banner(settings: Settings, token: str) -> str:
             "Another user: penvoice dev token --sub bob --email bob@example.com "
             "(the issuer's key and port are kept in .local/issuer, so tokens outlive restarts)",
             f"OpenAPI: {base}/docs   metrics: {base}/metrics   Ctrl-C stops everything.",
+            f"Job worker in this process: http://127.0.0.1:{worker_port}/metrics"
+            if worker_port
+            else "Job worker in this process (no probe port).",
+            f"Invoices sent by email land in {mail}/ (a local SMTP server, nothing leaves).",
             "",
         ]
     )

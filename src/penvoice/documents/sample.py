@@ -110,6 +110,7 @@ def sample_invoice() -> tuple[InvoiceRow, list[LineRow]]:
         supply_date=None,
         period_start=None,
         period_end=None,
+        delivery_status=None,
         overdue=False,
     )
     return invoice, lines

@@ -84,7 +84,8 @@ _INVOICE = f"""SELECT i.version, json_build_object(
     'voided_at', penvoice_json_time(i.voided_at),
     'voided_by', i.voided_by,
     'uncollectible_at', penvoice_json_time(i.uncollectible_at),
-    'uncollectible_by', i.uncollectible_by)::text AS body
+    'uncollectible_by', i.uncollectible_by,
+    'delivery_status', i.delivery_status)::text AS body
 FROM invoices i
 WHERE i.org_id = $1 AND i.id = $2"""  # noqa: S608 - fixed text
 

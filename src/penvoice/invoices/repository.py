@@ -47,6 +47,7 @@ class InvoiceRow:
     supply_date: date | None
     period_start: date | None
     period_end: date | None
+    delivery_status: str | None
     overdue: bool
 
 

@@ -17,6 +17,7 @@ MAX_LINES = 250
 MAX_TAXES_PER_LINE = 5
 
 Status = Literal["draft", "open", "paid", "void", "uncollectible"]
+DeliveryStatus = Literal["queued", "sent", "partially_sent", "failed", "unknown"]
 MinorAmount = Annotated[
     int,
     Field(
@@ -217,6 +218,9 @@ class Invoice(BaseModel):
     voided_by: str | None
     uncollectible_at: datetime | None
     uncollectible_by: str | None
+    delivery_status: DeliveryStatus | None = Field(
+        description="The latest email send's outcome (`POST …/send`); null: never sent."
+    )
 
 
 class InvoiceSummary(BaseModel):

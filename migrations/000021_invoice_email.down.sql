@@ -1,0 +1,3 @@
+ALTER TABLE invoices DROP COLUMN IF EXISTS delivery_status;
+DROP TABLE IF EXISTS invoice_delivery_recipients;
+DROP TABLE IF EXISTS invoice_deliveries;

@@ -1,0 +1,33 @@
+"""What a job kind is: a name, an async handler of the job's JSON payload, a concurrency."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from penvoice.config import WorkerSettings
+    from penvoice.db import Database
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler gets besides its payload."""
+
+    database: Database
+    settings: WorkerSettings
+    job_id: int
+    attempt: int  # 0 on the first run; retries after failures count up
+    resources: Mapping[str, object] = field(default_factory=dict)
+
+
+JobHandler = Callable[[JobContext, dict[str, object]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    handler: JobHandler
+    # At most this many jobs of the kind run at once across all workers (0: no limit).
+    concurrency_limit: int = 0

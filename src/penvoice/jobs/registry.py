@@ -1,0 +1,10 @@
+"""Every job kind `penvoice worker` runs. A feature adds its kinds here."""
+
+from __future__ import annotations
+
+from penvoice.deliveries.job import SEND_INVOICE_EMAIL
+from penvoice.jobs.kinds import JobKind
+
+
+def job_kinds() -> list[JobKind]:
+    return [SEND_INVOICE_EMAIL]
