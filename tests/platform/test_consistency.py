@@ -557,7 +557,6 @@ def test_the_worker_configuration_is_valid_and_read() -> None:
     settings = WorkerSettings.from_environ(environ)
     assert settings.worker_port == 8081
     by_name = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in worker_container()["env"]}
-    cluster = the("Cluster")["metadata"]["name"]
     assert by_name["DB_URL"] == {"name": "penvoice-pg-api", "key": "uri"}  # owns nothing
     assert by_name["SMTP_USERNAME"] == {"name": "penvoice-smtp", "key": "username"}
     assert by_name["SMTP_PASSWORD"] == {"name": "penvoice-smtp", "key": "password"}
