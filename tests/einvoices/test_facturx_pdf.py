@@ -15,6 +15,8 @@ from tests.conftest import Api
 from tests.einvoices.conftest import Seller, make_seller
 from tests.einvoices.validation import Validator, fatal
 
+pytestmark = pytest.mark.slow  # the PDF renders in the worker process
+
 
 @pytest.mark.anyio
 async def test_a_ready_invoice_is_a_factur_x_pdf_a_3(seller: Seller, en16931: Validator) -> None:
