@@ -12,7 +12,7 @@ from prometheus_client import generate_latest
 from penvoice.app import create_app
 from penvoice.config import Settings
 from penvoice.documents.render import RENDER_OUTCOMES
-from penvoice.guards import EXPORT_OUTCOMES, guards_of, install_guards
+from penvoice.guards import EXPORT_OUTCOMES, guards_of
 
 SETTINGS = Settings.from_environ(
     {"DB_URL": "postgresql://x/y", "KC_ISSUER": "http://x/realms/y", "KC_AUDIENCE": "z"}
@@ -20,9 +20,9 @@ SETTINGS = Settings.from_environ(
 
 
 def test_installed_guards_expose_every_outcome_from_zero_in_the_apps_registry() -> None:
-    app = create_app(SETTINGS)
-    guards = install_guards(app, SETTINGS)
-    assert guards_of(app) is guards
+    app = create_app(SETTINGS)  # installs the guards (app.state.guards)
+    guards = guards_of(app)
+    assert app.state.guards is guards
     exposition = generate_latest(app.state.metrics.registry).decode()
     for outcome in EXPORT_OUTCOMES:
         assert f'penvoice_exports_total{{outcome="{outcome}"}} 0.0' in exposition
@@ -34,7 +34,6 @@ def test_installed_guards_expose_every_outcome_from_zero_in_the_apps_registry() 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_the_guards_exposition_passes_promtool() -> None:
     app = create_app(SETTINGS)
-    install_guards(app, SETTINGS)
     result = subprocess.run(
         ["promtool", "check", "metrics"],
         input=generate_latest(app.state.metrics.registry),

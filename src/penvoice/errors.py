@@ -168,6 +168,13 @@ class AlreadyMember(Conflict):
     slug = "already-member"
 
 
+class InvoiceNotSendable(Conflict):
+    """Sending an invoice that has no document to send (a draft) or is void."""
+
+    slug = "invoice-not-sendable"
+    title = "This invoice cannot be sent"
+
+
 class IdempotencyKeyInUse(Conflict):
     """A request with the same Idempotency-Key is still in flight."""
 

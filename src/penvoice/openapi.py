@@ -16,6 +16,8 @@ _DESCRIPTIONS = {
     404: "Not found, or not a member of the organisation",
     409: "Conflicts with the resource's state, or a duplicate request in progress",
     412: "If-Match does not match the current ETag",
+    429: "Over a rate limit (per principal or organisation) or a concurrency bound; retry "
+    "after `Retry-After`",
     422: "Invalid input; `errors` names each field",
     503: "Temporarily unavailable (the database, or no capacity free); retry after `Retry-After`",
 }
@@ -92,6 +94,7 @@ def complete(document: dict[str, Any], authenticated: set[tuple[str, str]]) -> d
 
     - the bearer scheme, and `security` on every operation that needs a token (so the docs
       page offers "Authorize" and generated clients send the token); the others say `[]`;
+    - a 429 problem on every such operation (the per-principal and per-organisation rates);
     - a relative `servers` entry (the document describes the server that serves it);
     - integer bounds as exact integers: FastAPI's models hold them as floats, which turned
       bigint's 9223372036854775807 into 9.223372036854776e18, a value above the column's.
@@ -108,6 +111,8 @@ def complete(document: dict[str, Any], authenticated: set[tuple[str, str]]) -> d
         for method, operation in operations.items():
             needs_token = (method.upper(), path) in authenticated
             operation["security"] = [{BEARER_SCHEME: []}] if needs_token else []
+            if needs_token:  # the rate limits apply to every authenticated request
+                operation.setdefault("responses", {}).setdefault("429", PROBLEMS(429)[429])
     _exact_integer_bounds(document)
     return document
 

