@@ -139,6 +139,7 @@ def test_dev_run_runs_the_job_worker_and_mails_to_a_local_mailbox(tmp_path: Path
             time.sleep(0.1)
         assert worker is not None
         assert worker.status_code == 200, worker.text
+        assert _me(port, token).status_code == 200  # the API is up
         number = send_an_invoice(f"http://127.0.0.1:{port}/v1", token)
         mail = tmp_path / "mail"
         while not list(mail.glob("*.eml")):
