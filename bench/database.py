@@ -99,7 +99,13 @@ class BenchDatabase:
             await conn.close()
 
     async def _migrate(self) -> int | None:
-        """Apply pending migrations as the owner role; the version reached, or None."""
+        """Apply pending migrations as the owner role; the version reached, or None. The
+        roles first: a database seeded before the role split (000006) has no `penvoice_app`."""
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            await admin.execute(create_roles_sql())
+        finally:
+            await admin.close()
         owner_url = self.pg.url(DATABASE, user=OWNER_ROLE)
         with contextlib.suppress(NoChange):
             await Migrator(owner_url, MIGRATIONS).up()
