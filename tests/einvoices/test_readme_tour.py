@@ -1,5 +1,6 @@
 """The README's tour, request for request (its JSON bodies parsed out of README.md), with
-the answers it promises: ready before finalizing, AS-000001, CII, UBL and a Factur-X PDF."""
+the answers it promises: ready before finalizing, AS-000001, CII, UBL and a Factur-X PDF,
+then a credit note AS-CN-000001 with its UBL and PDF."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def fill(value: Any, ids: dict[str, str]) -> Any:
 
 
 async def test_the_tour_works_as_written(api: Api) -> None:
-    org_body, customer_body, vat_body, invoice_body, payment_body = tour_bodies()
+    org_body, customer_body, vat_body, invoice_body, payment_body, credit_body = tour_bodies()
     auth = api.auth("tourist")
     org = await api.client.post("/v1/orgs", json=org_body, headers=auth)
     assert org.status_code == 201, org.text
@@ -62,3 +63,12 @@ async def test_the_tour_works_as_written(api: Api) -> None:
     paid = await api.client.post(f"{url}/payments", json=payment_body, headers=auth)
     assert paid.status_code == 201, paid.text
     assert paid.json()["amount"] == done.json()["total"] == 119000
+    credit = await api.client.post(
+        f"{url}/credit-notes", json=credit_body, headers={**auth, "Idempotency-Key": "t2"}
+    )
+    assert credit.status_code == 201, credit.text
+    assert (credit.json()["number"], credit.json()["refunded"]) == ("AS-CN-000001", 11900)
+    note = f"{base}/credit-notes/{credit.json()['id']}"
+    ubl = await api.client.get(f"{note}/e-invoice?format=ubl", headers=auth)
+    assert ubl.status_code == 200, ubl.text
+    assert (await api.client.get(f"{note}/pdf", headers=auth)).status_code == 200

@@ -26,6 +26,7 @@ from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF, FontFace
 from fpdf.enums import MethodReturnValue, TableBordersLayout, XPos, YPos
 
+from penvoice.documents.labels import INVOICE_LABELS, Labels
 from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.invoices.views import decimal_text
 from penvoice.money import format_amount
@@ -180,7 +181,15 @@ def _date(value: date | None) -> str:
 
 
 class _InvoiceDocument(FPDF):
-    def __init__(self, invoice: InvoiceRow, faces: Faces, *, pdfa: bool = False) -> None:
+    def __init__(
+        self,
+        invoice: InvoiceRow,
+        faces: Faces,
+        *,
+        pdfa: bool = False,
+        labels: Labels = INVOICE_LABELS,
+    ) -> None:
+        self.labels = labels
         compliance = "PDFA_3B" if pdfa else None
         super().__init__(
             orientation="portrait", unit="mm", format="A4", enforce_compliance=compliance
@@ -195,7 +204,7 @@ class _InvoiceDocument(FPDF):
             self.add_font(CJK_FAMILY, "", CJK)
             self.set_fallback_fonts([CJK_FAMILY], exact_match=False)
         self.alias_nb_pages()
-        self.set_title(f"Invoice {invoice.number}")
+        self.set_title(f"{labels.name} {invoice.number}")
         self.set_author(self.org_name)
         self.set_creator("Penvoice")
         self.set_lang("en")
@@ -222,7 +231,7 @@ class _InvoiceDocument(FPDF):
             self.cell(
                 CONTENT_WIDTH / 2,
                 5,
-                f"Invoice {self.invoice.number} (continued)",
+                f"{self.labels.name} {self.invoice.number} (continued)",
                 align="R",
                 new_x=XPos.LMARGIN,
                 new_y=YPos.NEXT,
@@ -240,7 +249,7 @@ class _InvoiceDocument(FPDF):
         self.cell(
             CONTENT_WIDTH / 2,
             4,
-            f"Invoice {self.invoice.number}",
+            f"{self.labels.name} {self.invoice.number}",
             new_x=XPos.RIGHT,
             new_y=YPos.TOP,
         )
@@ -269,7 +278,11 @@ class _InvoiceDocument(FPDF):
 
 
 def render_invoice_pdf(
-    invoice: InvoiceRow, lines: Sequence[LineRow], *, pdfa: bool = False
+    invoice: InvoiceRow,
+    lines: Sequence[LineRow],
+    *,
+    pdfa: bool = False,
+    labels: Labels = INVOICE_LABELS,
 ) -> bytes:
     """The invoice document. Raises NotRenderable for a draft. `pdfa`: written under
     fpdf2's PDF/A-3B checks, as the base of a Factur-X document."""
@@ -283,7 +296,7 @@ def render_invoice_pdf(
         *(line.description for line in lines),
         *(tax.display_name for line in lines for tax in line.taxes),
     ]
-    pdf = _InvoiceDocument(invoice, choose_faces(texts), pdfa=pdfa)
+    pdf = _InvoiceDocument(invoice, choose_faces(texts), pdfa=pdfa, labels=labels)
     pdf.add_page()
     _parties_and_dates(pdf, invoice)
     _line_table(pdf, invoice, lines)
@@ -328,7 +341,7 @@ def _seller(pdf: _InvoiceDocument, org: dict[str, Any] | None) -> float:
 
 def _title(pdf: _InvoiceDocument, invoice: InvoiceRow) -> float:
     pdf.typeset(22, "B")
-    pdf.cell(RIGHT_WIDTH, 9, "INVOICE", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(RIGHT_WIDTH, 9, pdf.labels.title, align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
     stamp = STAMPS.get(invoice.status)
     if stamp is not None:
         text, colour = stamp
@@ -342,8 +355,10 @@ def _title(pdf: _InvoiceDocument, invoice: InvoiceRow) -> float:
     for label, value in (
         ("Number", invoice.number or ""),
         ("Issue date", _date(invoice.issue_date)),
-        ("Due date", _date(invoice.due_date)),
+        (pdf.labels.due_date, _date(invoice.due_date)),
     ):
+        if not label:
+            continue
         pdf.set_x(RIGHT_X)
         pdf.typeset(9, colour=MUTED)
         pdf.cell(RIGHT_WIDTH / 2, 5, label, new_x=XPos.RIGHT, new_y=YPos.TOP)
@@ -378,12 +393,14 @@ def _amount_due(pdf: _InvoiceDocument, invoice: InvoiceRow, top: float) -> float
     inner = RIGHT_WIDTH - 8
     pdf.set_xy(RIGHT_X + 4, top + 3)
     pdf.typeset(8, "B", MUTED)
-    pdf.cell(inner, 4, "AMOUNT DUE", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(inner, 4, pdf.labels.box, new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.typeset(15, "B", ACCENT)
-    due = format_amount(invoice.amount_due, invoice.currency)
+    shown = invoice.amount_due if pdf.labels is INVOICE_LABELS else invoice.total
+    due = format_amount(shown, invoice.currency)
     pdf.cell(inner, 8, f"{invoice.currency} {due}", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.typeset(8, colour=MUTED)
-    pdf.cell(inner, 4, f"due {_date(invoice.due_date)}", align="R")
+    note = pdf.labels.box_note.replace("{due_date}", _date(invoice.due_date))
+    pdf.cell(inner, 4, note, align="R")
     return top + height
 
 
@@ -513,8 +530,8 @@ def _summary(pdf: _InvoiceDocument, invoice: InvoiceRow, lines: Sequence[LineRow
         totals.append(("Less tax included in prices", f"−{money(included)}", False))
     totals += [
         (f"Total ({currency})", money(invoice.total), True),
-        ("Amount paid", money(invoice.amount_paid), False),
-        (f"Amount due ({currency})", money(invoice.amount_due), True),
+        (pdf.labels.paid, money(invoice.amount_paid), False),
+        (f"{pdf.labels.due} ({currency})", money(invoice.amount_due), True),
     ]
     rates = tax_summary(lines)
     row_height = 6.0

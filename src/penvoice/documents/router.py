@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from penvoice.db import RETRY_AFTER_SECONDS, database_of
 from penvoice.documents.csv_export import InvoiceCsvExport
+from penvoice.documents.labels import INVOICE_LABELS, Labels
 from penvoice.einvoices import service as einvoices
 from penvoice.einvoices.model import EDocument
 from penvoice.errors import Conflict, ServiceUnavailable
@@ -35,7 +36,12 @@ class PdfResponse(Response):
     media_type = "application/pdf"
 
 
-def _render(invoice: InvoiceRow, lines: list[LineRow], e_invoice: EDocument | None) -> bytes:
+def _render(
+    invoice: InvoiceRow,
+    lines: list[LineRow],
+    e_invoice: EDocument | None,
+    labels: Labels = INVOICE_LABELS,
+) -> bytes:
     """Off the event loop: rendering is CPU-bound (0.1-1 s). The renderer is imported on
     first use, in this worker thread: fpdf2, fontTools and Pillow add ~30 MiB and a second
     or two to a process start that most requests, and every probe, never need.
@@ -45,7 +51,7 @@ def _render(invoice: InvoiceRow, lines: list[LineRow], e_invoice: EDocument | No
     from penvoice.documents.pdf import render_invoice_pdf  # noqa: PLC0415
 
     if e_invoice is None:
-        return render_invoice_pdf(invoice, lines)
+        return render_invoice_pdf(invoice, lines, labels=labels)
     from penvoice.documents.hybrid import embed  # noqa: PLC0415
 
     pdf = render_invoice_pdf(invoice, lines, pdfa=True)
@@ -64,7 +70,11 @@ class RenderSlots:
         self._wait_seconds = wait_seconds
 
     async def render(
-        self, invoice: InvoiceRow, lines: list[LineRow], e_invoice: EDocument | None = None
+        self,
+        invoice: InvoiceRow,
+        lines: list[LineRow],
+        e_invoice: EDocument | None = None,
+        labels: Labels = INVOICE_LABELS,
     ) -> bytes:
         try:
             await asyncio.wait_for(self._turns.acquire(), self._wait_seconds)
@@ -74,7 +84,7 @@ class RenderSlots:
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             ) from None
         try:
-            return await run_in_threadpool(_render, invoice, lines, e_invoice)
+            return await run_in_threadpool(_render, invoice, lines, e_invoice, labels)
         finally:
             self._turns.release()
 
@@ -91,14 +101,19 @@ class InvoicePdf(Response):
     raised before anything is sent, so it is still a problem+json response."""
 
     def __init__(
-        self, invoice: InvoiceRow, lines: list[LineRow], e_invoice: EDocument | None = None
+        self,
+        invoice: InvoiceRow,
+        lines: list[LineRow],
+        e_invoice: EDocument | None = None,
+        labels: Labels = INVOICE_LABELS,
     ) -> None:
         super().__init__(media_type=PdfResponse.media_type)
         self._invoice, self._lines, self._e_invoice = invoice, lines, e_invoice
+        self._labels = labels
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         slots = render_slots_of(scope["app"])
-        body = await slots.render(self._invoice, self._lines, self._e_invoice)
+        body = await slots.render(self._invoice, self._lines, self._e_invoice, self._labels)
         name = _filename(self._invoice.number)
         headers = {
             "Content-Disposition": f'inline; filename="{name}.pdf"',

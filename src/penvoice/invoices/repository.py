@@ -46,6 +46,8 @@ class InvoiceRow:
     supply_date: date | None
     period_start: date | None
     period_end: date | None
+    amount_credited: int
+    amount_refunded: int
     overdue: bool
 
 
@@ -408,6 +410,25 @@ async def finalize(
     )
 
 
+async def apply_credit(
+    conn: Connection, org_id: UUID, invoice_id: UUID, applied: int, refunded: int, status: str
+) -> None:
+    """A credit note: `applied` comes off the amount due, `refunded` was paid back."""
+    await conn.execute(
+        """UPDATE invoices SET amount_credited = amount_credited + $3,
+               amount_refunded = amount_refunded + $4,
+               amount_due = amount_due - $3, status = $5,
+               paid_at = CASE WHEN $5 = 'paid' THEN coalesce(paid_at, now()) END,
+               version = version + 1, updated_at = now()
+           WHERE org_id = $1 AND id = $2""",
+        org_id,
+        invoice_id,
+        applied,
+        refunded,
+        status,
+    )
+
+
 async def set_status(
     conn: Connection, org_id: UUID, invoice_id: UUID, status: str, actor: str
 ) -> None:
@@ -430,7 +451,8 @@ async def set_amount_paid(
     conn: Connection, org_id: UUID, invoice_id: UUID, amount_paid: int, status: str
 ) -> None:
     await conn.execute(
-        """UPDATE invoices SET amount_paid = $3, amount_due = total - $3, status = $4,
+        """UPDATE invoices SET amount_paid = $3, amount_due = total - $3 - amount_credited,
+               status = $4,
                paid_at = CASE WHEN $4 = 'paid' THEN now() END,
                version = version + 1, updated_at = now()
            WHERE org_id = $1 AND id = $2""",

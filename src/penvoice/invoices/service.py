@@ -205,6 +205,8 @@ async def void(
     _require_status(invoice, {"open", "uncollectible"}, "void")
     if invoice.amount_paid > 0:
         raise Conflict("An invoice with payments cannot be voided; delete the payments first.")
+    if invoice.amount_credited > 0:
+        raise Conflict("An invoice with credit notes cannot be voided; credit the rest instead.")
     return await _move_to(conn, access, invoice, "void", "invoice.voided")
 
 

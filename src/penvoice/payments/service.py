@@ -54,7 +54,8 @@ async def record(
         actor=access.actor,
     )
     amount_paid = invoice.amount_paid + body.amount
-    status = "paid" if amount_paid == invoice.total else invoice.status
+    settled = amount_paid + invoice.amount_credited == invoice.total
+    status = "paid" if settled else invoice.status
     await invoices.set_amount_paid(conn, access.org_id, invoice_id, amount_paid, status)
     await events.append(
         conn,
@@ -96,6 +97,12 @@ async def delete(
     if invoice.status == "void":
         raise Conflict(
             "Payments of a void invoice cannot change.", extra={"status_now": invoice.status}
+        )
+    if invoice.amount_paid - payment.amount < invoice.amount_refunded:
+        raise Conflict(
+            "Credit notes refunded part of this invoice's payments; a payment that was "
+            "refunded cannot be deleted.",
+            extra={"amount_refunded": invoice.amount_refunded},
         )
     await repository.mark_deleted(conn, access.org_id, payment_id, access.actor)
     status = "open" if invoice.status == "paid" else invoice.status
