@@ -206,3 +206,40 @@ async def test_120_concurrent_credit_notes_are_numbered_without_gaps(api: Api) -
     for invoice in invoices:
         now = await invoice_now(seller, invoice["id"])
         assert (now["amount_credited"], now["amount_due"]) == (1100, 90)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"lines": []}, "body.lines"),
+        ({"amount": 0}, "body.amount"),
+        ({"amount": 100, "lines": [{"line_id": "00000000-0000-4000-8000-000000000000"}]}, "body"),
+        ({"lines": [{"line_id": "00000000-0000-4000-8000-000000000000"}]}, "body.lines.0.line_id"),
+        ({"issue_date": "2026-01-01"}, "body.issue_date"),
+        ({"reason": "x" * 1001}, "body.reason"),
+    ],
+)
+async def test_bad_input_is_a_422_naming_the_field_and_takes_no_number(
+    seller: Seller, body: dict[str, Any], field: str
+) -> None:
+    s19 = await seller.rate("VAT 19", "19", "S")
+    invoice = await seller.finalized([line(s19)])
+    refused = await credit(seller, invoice["id"], body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == field
+    made = await credit(seller, invoice["id"], {"amount": 100})
+    assert made.json()["number"] == "INV-CN-000001"  # the refusal used no number
+
+
+async def test_a_retried_request_answers_the_same_credit_note(seller: Seller) -> None:
+    s19 = await seller.rate("VAT 19", "19", "S")
+    invoice = await seller.finalized([line(s19)])
+    url = f"{seller.base}/invoices/{invoice['id']}/credit-notes"
+    headers = {**seller.headers(), "Idempotency-Key": "credit-once"}
+    first = await seller.api.client.post(url, json={"amount": 500}, headers=headers)
+    again = await seller.api.client.post(url, json={"amount": 500}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    listed = (await seller.call("GET", f"/invoices/{invoice['id']}/credit-notes")).json()
+    assert len(listed) == 1
