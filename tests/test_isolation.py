@@ -60,6 +60,7 @@ class Tenant:
     collectible_id: str  # to mark uncollectible
     paid_id: str  # open, partly paid
     payment_id: str  # on paid_id
+    credit_note_id: str  # on paid_id
 
     def identifiers(self) -> set[str]:
         """Every value that belongs to this tenant alone (ids, subjects, its name)."""
@@ -82,6 +83,7 @@ DEFAULT_IDS = {
     "payment_id": "payment_id",
     "customer_id": "customer_id",
     "tax_rate_id": "tax_rate_id",
+    "credit_note_id": "credit_note_id",
 }
 PAYMENT = {"amount": 100, "currency": "USD", "paid_on": "2026-01-10", "method": "cash"}
 
@@ -91,6 +93,7 @@ INVOICE = INVOICES + "/{invoice_id}"
 PAYMENTS = INVOICE + "/payments"
 CUSTOMERS = ORG + "/customers"
 RATES = ORG + "/tax-rates"
+CREDIT_NOTE = ORG + "/credit-notes/{credit_note_id}"
 CASES: dict[tuple[str, str], Case] = {
     ("GET", ORG): Case(),
     ("PATCH", ORG): Case(lambda t: {"name": "Renamed"}),
@@ -116,6 +119,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", INVOICES + ".csv"): Case(),
     ("GET", INVOICE + "/e-invoice"): Case(ids={"invoice_id": "paid_id"}),  # CII by default
     ("GET", INVOICE + "/e-invoice/readiness"): Case(),
+    ("POST", INVOICE + "/credit-notes"): Case(lambda t: {"amount": 100}, {"invoice_id": "paid_id"}),
+    ("GET", INVOICE + "/credit-notes"): Case(ids={"invoice_id": "paid_id"}),
+    ("GET", CREDIT_NOTE): Case(),
+    ("GET", CREDIT_NOTE + "/pdf"): Case(),
+    ("GET", CREDIT_NOTE + "/e-invoice"): Case(),
     ("GET", PAYMENTS): Case(ids={"invoice_id": "paid_id"}),
     ("POST", PAYMENTS): Case(lambda t: PAYMENT, {"invoice_id": "paid_id"}),
     ("DELETE", PAYMENTS + "/{payment_id}"): Case(ids={"invoice_id": "paid_id"}),
@@ -237,6 +245,9 @@ async def seed(api: Api, tag: str) -> Tenant:
     payment = await ok(
         api, owner, "POST", f"{base}/invoices/{drafts[5]}/payments", {**PAYMENT, "amount": 1000}
     )
+    credit_note = await ok(
+        api, owner, "POST", f"{base}/invoices/{drafts[5]}/credit-notes", {"amount": 500}
+    )
     return Tenant(
         owner=owner,
         member=member,
@@ -254,6 +265,7 @@ async def seed(api: Api, tag: str) -> Tenant:
         collectible_id=drafts[4],
         paid_id=drafts[5],
         payment_id=payment["id"],
+        credit_note_id=credit_note["id"],
     )
 
 
@@ -268,6 +280,9 @@ TENANT_TABLES = (
     "invoice_line_taxes",
     "payments",
     "events",
+    "credit_note_counters",
+    "credit_notes",
+    "credit_note_lines",
 )
 
 

@@ -27,6 +27,9 @@ TENANT_TABLES = [
     "invitations",
     "memberships",
     "organisations",
+    "credit_note_counters",
+    "credit_notes",
+    "credit_note_lines",
 ]
 
 
@@ -53,6 +56,8 @@ async def _seed(api: Api) -> tuple[UUID, UUID]:
         await billing.post(f"/invoices/{draft['id']}/finalize")
         payment = {"amount": 100, "currency": "USD", "paid_on": "2026-11-20", "method": "cash"}
         assert (await billing.post(f"/invoices/{draft['id']}/payments", payment)).is_success
+        credit = await billing.post(f"/invoices/{draft['id']}/credit-notes", {"amount": 50})
+        assert credit.status_code == 201, credit.text
         await billing.post("/invitations", {"email": f"friend-of-{owner}@example.com"})
         orgs.append(UUID(billing.org_id))
     return orgs[0], orgs[1]

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from penvoice import __version__
 from penvoice.auth import IssuerKeys, TokenVerifier
 from penvoice.config import Settings
+from penvoice.credit_notes.router import router as credit_notes_router
 from penvoice.customers.router import router as customers_router
 from penvoice.db import Database
 from penvoice.deliveries.router import router as deliveries_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings) -> Edge:
         deliveries_router,
         documents_router,
         einvoices_router,
+        credit_notes_router,
         payments_router,
         reports_router,
         customers_router,

@@ -168,6 +168,19 @@ class AlreadyMember(Conflict):
     slug = "already-member"
 
 
+class InvoiceHasCredits(Conflict):
+    """Voiding an invoice that credit notes already reduced (credit the rest instead)."""
+
+    slug = "invoice-has-credits"
+
+
+class PaymentRefunded(Conflict):
+    """Deleting a payment that a credit note has refunded."""
+
+    slug = "payment-refunded"
+    title = "Payment refunded"
+
+
 class InvoiceNotSendable(Conflict):
     """Sending an invoice that has no document to send (a draft) or is void."""
 

@@ -195,6 +195,8 @@ async def _records(count: int) -> AsyncIterator[dict[str, Any]]:
             "amount_paid": 0,
             "amount_due": i,
             "created_at": None,
+            "amount_credited": 0,
+            "amount_refunded": 0,
         }
 
 
@@ -204,7 +206,7 @@ async def test_chunks_hold_at_most_chunk_rows_rows() -> None:
     assert len([chunk async for chunk in csv_chunks(_records(4), 2)]) == 2  # no empty tail
     assert (
         b"".join(chunks).decode().splitlines()[-1]
-        == 'id-4,,draft,"a,b",USD,,,0.04,0.00,0.04,0.00,0.04,'
+        == 'id-4,,draft,"a,b",USD,,,0.04,0.00,0.04,0.00,0.04,,0.00,0.00'
     )
     empty = [chunk async for chunk in csv_chunks(_records(0), 2)]
     assert b"".join(empty) == (",".join(COLUMNS) + "\r\n").encode()

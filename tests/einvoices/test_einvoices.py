@@ -224,3 +224,21 @@ async def test_bad_format_is_a_422_on_the_query(seller: Seller) -> None:
     got = await seller.call("GET", f"/invoices/{invoice['id']}/e-invoice?format=pdf")
     assert got.status_code == 422
     assert got.json()["errors"][0]["field"] == "query.format"
+
+
+async def test_text_xml_cannot_carry_is_replaced_not_a_500(
+    seller: Seller, en16931: Validator
+) -> None:
+    s19 = await seller.rate("VAT 19", "19", "S")
+    invoice = await seller.finalized(
+        [line(s19, description='Bell\x07 and <tags> & "quotes"\x0b')], memo="Memo\x01"
+    )
+    for format_ in ("cii", "ubl"):
+        xml = await download(seller, invoice["id"], format_)
+        assert 'Bell\ufffd and <tags> & "quotes"\ufffd' in etree.fromstring(xml).xpath(
+            "string(//*[local-name()='Name' and ancestor::*[local-name()='SpecifiedTradeProduct'"
+            " or local-name()='Item']])"
+        )
+    assert fatal(en16931.cii(await download(seller, invoice["id"], "cii"))) == []
+    pdf = await seller.call("GET", f"/invoices/{invoice['id']}/pdf")
+    assert pdf.status_code == 200, pdf.text

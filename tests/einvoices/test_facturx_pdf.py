@@ -81,3 +81,31 @@ def test_the_readme_sample_is_a_valid_factur_x(en16931: Validator) -> None:
     assert name == "factur-x.xml"
     assert en16931.cii_schema_errors(xml) == []
     assert fatal(en16931.cii(xml)) == []
+
+
+def test_the_writers_express_a_credit_note_referencing_its_invoice(en16931: Validator) -> None:
+    """CII type 381 and UBL CreditNote with the invoice as preceding document (BR-55): the
+    syntax a credit-note feature builds on, checked by the official rules."""
+    import dataclasses
+    from datetime import date
+
+    from penvoice.documents.sample import sample_e_invoice
+    from penvoice.einvoices import cii, ubl
+    from penvoice.einvoices.build import build
+    from penvoice.einvoices.model import Reference
+
+    invoice, lines = sample_e_invoice()
+    doc = build(invoice, lines, invoice.org_snapshot, invoice.customer_snapshot, {})
+    credit = dataclasses.replace(
+        doc,
+        kind="credit_note",
+        number="CN-000001",
+        issue_date=date(2026, 11, 20),
+        preceding=Reference(doc.number, doc.issue_date),
+    )
+    cii_xml, ubl_xml = cii.render(credit), ubl.render(credit)
+    assert b"<ram:TypeCode>381</ram:TypeCode>" in cii_xml
+    assert b"<CreditNote " in ubl_xml
+    assert en16931.cii_schema_errors(cii_xml) == []
+    assert fatal(en16931.cii(cii_xml)) == []
+    assert fatal(en16931.ubl(ubl_xml)) == []

@@ -70,6 +70,8 @@ COLUMNS = (
     "amount_paid",
     "amount_due",
     "created_at",
+    "amount_credited",  # by credit notes, off the amount due (issue 13)
+    "amount_refunded",  # by credit notes, paid back
 )
 AMOUNTS = ("subtotal", "tax_total", "total", "amount_paid", "amount_due")
 FORMULA_STARTS = frozenset("=+-@\t\r\n＝＋－＠")
@@ -120,6 +122,8 @@ def csv_row(record: Any, *, raw: bool = False) -> list[str]:
         _iso(record["due_date"]),
         *(major_units(record[name], currency) for name in AMOUNTS),
         _iso(record["created_at"]),
+        major_units(record["amount_credited"], currency),
+        major_units(record["amount_refunded"], currency),
     ]
 
 

@@ -27,6 +27,7 @@ from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF, FontFace
 from fpdf.enums import MethodReturnValue, TableBordersLayout, XPos, YPos
 
+from penvoice.documents.labels import INVOICE_LABELS, Labels
 from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.invoices.views import decimal_text
 from penvoice.money import format_amount
@@ -203,7 +204,9 @@ class _InvoiceDocument(FPDF):
         max_pages: int | None = None,
         *,
         pdfa: bool = False,
+        labels: Labels = INVOICE_LABELS,
     ) -> None:
+        self.labels = labels
         compliance = "PDFA_3B" if pdfa else None
         super().__init__(
             orientation="portrait", unit="mm", format="A4", enforce_compliance=compliance
@@ -219,7 +222,7 @@ class _InvoiceDocument(FPDF):
             self.add_font(CJK_FAMILY, "", CJK)
             self.set_fallback_fonts([CJK_FAMILY], exact_match=False)
         self.alias_nb_pages()
-        self.set_title(f"Invoice {invoice.number}")
+        self.set_title(f"{labels.name} {invoice.number}")
         self.set_author(self.org_name)
         self.set_creator("Penvoice")
         self.set_lang("en")
@@ -253,7 +256,7 @@ class _InvoiceDocument(FPDF):
             self.cell(
                 CONTENT_WIDTH / 2,
                 5,
-                f"Invoice {self.invoice.number} (continued)",
+                f"{self.labels.name} {self.invoice.number} (continued)",
                 align="R",
                 new_x=XPos.LMARGIN,
                 new_y=YPos.NEXT,
@@ -271,7 +274,7 @@ class _InvoiceDocument(FPDF):
         self.cell(
             CONTENT_WIDTH / 2,
             4,
-            f"Invoice {self.invoice.number}",
+            f"{self.labels.name} {self.invoice.number}",
             new_x=XPos.RIGHT,
             new_y=YPos.TOP,
         )
@@ -305,6 +308,7 @@ def render_invoice_pdf(
     *,
     max_pages: int | None = None,
     pdfa: bool = False,
+    labels: Labels = INVOICE_LABELS,
 ) -> bytes:
     """The invoice document. Raises NotRenderable for a draft, TooManyPages past
     `max_pages`. `pdfa`: written under fpdf2's PDF/A-3B checks, as the base of a Factur-X
@@ -319,7 +323,7 @@ def render_invoice_pdf(
         *(line.description for line in lines),
         *(tax.display_name for line in lines for tax in line.taxes),
     ]
-    pdf = _InvoiceDocument(invoice, choose_faces(texts), max_pages, pdfa=pdfa)
+    pdf = _InvoiceDocument(invoice, choose_faces(texts), max_pages, pdfa=pdfa, labels=labels)
     try:
         pdf.add_page()
         _parties_and_dates(pdf, invoice)
@@ -371,7 +375,7 @@ def _seller(pdf: _InvoiceDocument, org: dict[str, Any] | None) -> float:
 
 def _title(pdf: _InvoiceDocument, invoice: InvoiceRow) -> float:
     pdf.typeset(22, "B")
-    pdf.cell(RIGHT_WIDTH, 9, "INVOICE", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(RIGHT_WIDTH, 9, pdf.labels.title, align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
     stamp = STAMPS.get(invoice.status)
     if stamp is not None:
         text, colour = stamp
@@ -385,8 +389,10 @@ def _title(pdf: _InvoiceDocument, invoice: InvoiceRow) -> float:
     for label, value in (
         ("Number", invoice.number or ""),
         ("Issue date", _date(invoice.issue_date)),
-        ("Due date", _date(invoice.due_date)),
+        (pdf.labels.due_date, _date(invoice.due_date)),
     ):
+        if not label:
+            continue
         pdf.set_x(RIGHT_X)
         pdf.typeset(9, colour=MUTED)
         pdf.cell(RIGHT_WIDTH / 2, 5, label, new_x=XPos.RIGHT, new_y=YPos.TOP)
@@ -426,6 +432,10 @@ def amount_box(invoice: InvoiceRow) -> tuple[str, int, str]:
 def _amount_due(pdf: _InvoiceDocument, invoice: InvoiceRow, top: float) -> float:
     height = 21.0
     heading, amount, when = amount_box(invoice)
+    if pdf.labels is not INVOICE_LABELS:  # a credit note: its own box, its total
+        heading = pdf.labels.box
+        amount = invoice.total
+        when = pdf.labels.box_note.replace("{due_date}", _date(invoice.due_date))
     with pdf.local_context(fill_color=HEADING_FILL):
         pdf.rect(RIGHT_X, top, RIGHT_WIDTH, height, style="F")
     inner = RIGHT_WIDTH - 8
@@ -571,8 +581,8 @@ def _summary(pdf: _InvoiceDocument, invoice: InvoiceRow, lines: Sequence[LineRow
         totals.append(("Less tax included in prices", f"−{money(included)}", False))
     totals += [
         (f"Total ({currency})", money(invoice.total), True),
-        ("Amount paid", money(invoice.amount_paid), False),
-        (f"Amount due ({currency})", money(invoice.amount_due), True),
+        (pdf.labels.paid, money(invoice.amount_paid), False),
+        (f"{pdf.labels.due} ({currency})", money(invoice.amount_due), True),
     ]
     rates = tax_summary(lines)
     row_height = 6.0

@@ -44,6 +44,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from penvoice.db import RETRY_AFTER_SECONDS
+from penvoice.documents.labels import INVOICE_LABELS, Labels
 from penvoice.errors import PenvoiceError, ServiceUnavailable
 from penvoice.invoices.repository import InvoiceRow, LineRow
 
@@ -131,7 +132,11 @@ class RenderWorker:
         return self._process.pid if self._process is not None else None
 
     async def render(
-        self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None
+        self,
+        invoice: InvoiceRow,
+        lines: list[LineRow],
+        cii: bytes | None = None,
+        labels: Labels = INVOICE_LABELS,
     ) -> bytes:
         try:
             await asyncio.wait_for(self._turn.acquire(), self._limits.wait_seconds)
@@ -142,17 +147,21 @@ class RenderWorker:
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             ) from None
         try:
-            return await self._render_in_worker(invoice, lines, cii)
+            return await self._render_in_worker(invoice, lines, cii, labels)
         finally:
             self._turn.release()
 
     async def _render_in_worker(
-        self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None
+        self,
+        invoice: InvoiceRow,
+        lines: list[LineRow],
+        cii: bytes | None = None,
+        labels: Labels = INVOICE_LABELS,
     ) -> bytes:
         process = await self._started()
         assert process.stdin is not None
         assert process.stdout is not None
-        request = pickle.dumps((invoice, lines, self._limits.max_pages, cii))
+        request = pickle.dumps((invoice, lines, self._limits.max_pages, cii, labels))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._limits.timeout_seconds):
@@ -244,14 +253,18 @@ _BOOTSTRAP = (
 
 
 def _document(
-    invoice: InvoiceRow, lines: list[LineRow], max_pages: int, cii: bytes | None
+    invoice: InvoiceRow,
+    lines: list[LineRow],
+    max_pages: int,
+    cii: bytes | None,
+    labels: Labels = INVOICE_LABELS,
 ) -> bytes:
     """In the worker: the PDF, and with `cii` (an EN 16931-ready invoice's CII XML) a
     Factur-X PDF/A-3 carrying it (`documents/hybrid.py`)."""
     from penvoice.documents.pdf import render_invoice_pdf  # noqa: PLC0415
 
     if cii is None:
-        return render_invoice_pdf(invoice, lines, max_pages=max_pages)
+        return render_invoice_pdf(invoice, lines, max_pages=max_pages, labels=labels)
     from penvoice.documents.hybrid import embed  # noqa: PLC0415
 
     pdf = render_invoice_pdf(invoice, lines, max_pages=max_pages, pdfa=True)
@@ -269,9 +282,9 @@ def serve_renders() -> None:
     sink.flush()
     while header := source.read(4):
         (length,) = struct.unpack(">I", header)
-        invoice, lines, max_pages, cii = pickle.loads(source.read(length))  # noqa: S301 - our parent
+        invoice, lines, max_pages, cii, labels = pickle.loads(source.read(length))  # noqa: S301
         try:
-            status, payload = OK, _document(invoice, lines, max_pages, cii)
+            status, payload = OK, _document(invoice, lines, max_pages, cii, labels)
         except TooManyPages:
             status, payload = PAGES, b""
         except Exception as exc:  # reported to the parent, which logs it
@@ -319,7 +332,11 @@ class Renderer:
         self.cache = RenderCache(limits.cache_max_bytes)
 
     async def document(
-        self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None
+        self,
+        invoice: InvoiceRow,
+        lines: list[LineRow],
+        cii: bytes | None = None,
+        labels: Labels = INVOICE_LABELS,
     ) -> bytes:
         """The PDF of this version of the invoice (a Factur-X PDF/A-3 with `cii`), from the
         cache or the worker."""
@@ -335,7 +352,7 @@ class Renderer:
             self.metrics.outcome("cached")
             return cached
         try:
-            body = await self.worker.render(invoice, lines, cii)
+            body = await self.worker.render(invoice, lines, cii, labels)
         except PdfTooLarge as refusal:
             self.cache.put(key, refusal)
             raise
@@ -370,9 +387,15 @@ class InvoicePdf(Response):
 
     media_type = "application/pdf"
 
-    def __init__(self, invoice: InvoiceRow, lines: list[LineRow], cii: bytes | None = None) -> None:
+    def __init__(
+        self,
+        invoice: InvoiceRow,
+        lines: list[LineRow],
+        cii: bytes | None = None,
+        labels: Labels = INVOICE_LABELS,
+    ) -> None:
         super().__init__(media_type=self.media_type)
-        self._invoice, self._lines, self._cii = invoice, lines, cii
+        self._invoice, self._lines, self._cii, self._labels = invoice, lines, cii, labels
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         renderer = renderer_of(scope["app"])
@@ -383,7 +406,7 @@ class InvoicePdf(Response):
             await Response(status_code=304, headers=headers)(scope, receive, send)
             return
         body = await _unless_the_client_leaves(
-            renderer.document(self._invoice, self._lines, self._cii), receive
+            renderer.document(self._invoice, self._lines, self._cii, self._labels), receive
         )
         if body is None:
             return  # the client left; the render was stopped

@@ -4,6 +4,8 @@ python -m penvoice.documents.sample invoice.pdf
 pdftoppm -png -r 110 -singlefile invoice.pdf docs/invoice-example
 python -m penvoice.documents.sample --factur-x facturx.pdf   # PDF/A-3 with its CII
 pdftoppm -png -r 110 -singlefile facturx.pdf docs/facturx-invoice-example
+python -m penvoice.documents.sample --credit-note credit-note.pdf
+pdftoppm -png -r 110 -singlefile credit-note.pdf docs/credit-note-example
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ def sample_invoice() -> tuple[InvoiceRow, list[LineRow]]:
         period_start=None,
         period_end=None,
         delivery_status=None,
+        amount_credited=0,
+        amount_refunded=0,
         overdue=False,
     )
     return invoice, lines
@@ -223,12 +227,44 @@ def sample_facturx_pdf() -> bytes:
     return embed(render_invoice_pdf(invoice, lines, pdfa=True), render(doc), invoice)
 
 
+def sample_credit_note_pdf() -> bytes:
+    """A credit note for the style-guide line of `sample_e_invoice`, after payment in full:
+    all of it is a refund."""
+    from penvoice.documents.labels import credit_note_labels  # noqa: PLC0415
+
+    invoice, lines = sample_e_invoice()
+    credited = [dataclasses.replace(lines[2], position=0)]
+    total = credited[0].total
+    note = dataclasses.replace(
+        invoice,
+        number="AN-CN-000007",
+        issue_date=date(2026, 11, 20),
+        due_date=date(2026, 11, 20),
+        memo="Style guide returned: 20 copies printed with the wrong logo.",
+        subtotal=credited[0].net,
+        tax_total=credited[0].tax_amount,
+        total=total,
+        amount_paid=total,  # refunded
+        amount_due=0,  # taken off the amount due
+        purchase_order_reference="",
+        period_start=None,
+        period_end=None,
+    )
+    return render_invoice_pdf(note, credited, labels=credit_note_labels(str(invoice.number)))
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--credit-note":
+        Path(argv[1]).write_bytes(sample_credit_note_pdf())
+        return 0
     if len(argv) == 2 and argv[0] == "--factur-x":
         Path(argv[1]).write_bytes(sample_facturx_pdf())
         return 0
     if len(argv) != 1:
-        print("usage: python -m penvoice.documents.sample [--factur-x] OUT.pdf", file=sys.stderr)
+        print(
+            "usage: python -m penvoice.documents.sample [--factur-x|--credit-note] OUT.pdf",
+            file=sys.stderr,
+        )
         return 2
     Path(argv[0]).write_bytes(render_invoice_pdf(*sample_invoice()))
     return 0

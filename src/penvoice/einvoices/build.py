@@ -65,7 +65,9 @@ def build(
         tax_total=invoice.total - line_total,
         grand_total=invoice.total,
         prepaid=invoice.amount_paid,
-        due=invoice.amount_due,
+        # The invoice as issued, less what was paid (BR-CO-16): credit notes that later took
+        # something off the amount due are documents of their own.
+        due=invoice.total - invoice.amount_paid,
         preceding=None,
         ids={
             "org_id": ids.get("org_id", ""),

@@ -10,7 +10,14 @@ from datetime import date
 
 from lxml import etree
 
-from penvoice.einvoices.model import Address, EDocument, Party, amount_text, decimal_text
+from penvoice.einvoices.model import (
+    Address,
+    EDocument,
+    Party,
+    amount_text,
+    decimal_text,
+    xml_text,
+)
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -27,7 +34,7 @@ def _el(
 ) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ns}}}{name}", attrs)
     if text is not None:
-        element.text = text
+        element.text = xml_text(text)
     return element
 
 

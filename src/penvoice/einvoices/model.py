@@ -24,6 +24,7 @@ BT-115 = ``amount_due`` (BR-CO-16).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -268,6 +269,16 @@ def amount_text(minor: int | Decimal, digits: int) -> str:
     text = f"{value.normalize():f}"
     whole, _, fraction = text.partition(".")
     return f"{whole}.{fraction.ljust(digits, '0')}" if digits else text
+
+
+# Characters XML 1.0 cannot carry (C0 controls other than tab, newline and carriage return,
+# lone surrogates, U+FFFE/U+FFFF): the API accepts them in free text, the documents replace
+# them with U+FFFD rather than fail.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    return _NOT_XML.sub("\ufffd", value)
 
 
 def decimal_text(value: Decimal) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from penvoice.einvoices.model import EDocument, Party, amount_text, decimal_text
+from penvoice.einvoices.model import EDocument, Party, amount_text, decimal_text, xml_text
 
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
@@ -21,7 +21,7 @@ UNIT = "C62"
 
 def _cbc(parent: etree._Element, name: str, text: str, **attrs: str) -> etree._Element:
     element = etree.SubElement(parent, f"{{{CBC}}}{name}", attrs)
-    element.text = text
+    element.text = xml_text(text)
     return element
 
 

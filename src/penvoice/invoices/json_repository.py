@@ -71,6 +71,8 @@ _INVOICE = f"""SELECT i.version, json_build_object(
     'total', i.total,
     'amount_paid', i.amount_paid,
     'amount_due', i.amount_due,
+    'amount_credited', i.amount_credited,
+    'amount_refunded', i.amount_refunded,
     'lines', {_LINES},
     'org_snapshot', i.org_snapshot,
     'customer_snapshot', i.customer_snapshot,

@@ -100,9 +100,9 @@ def after_finalize(amount_due: int) -> Status:
     return Status.PAID if amount_due == 0 else Status.OPEN
 
 
-def after_payment(status: str, amount_paid: int, total: int) -> Status:
-    """Paid in full, or as it was (open or uncollectible)."""
-    return Status.PAID if amount_paid == total else Status(status)
+def after_payment(status: str, amount_paid: int, total: int, amount_credited: int = 0) -> Status:
+    """Settled — paid and credited in full — or as it was (open or uncollectible)."""
+    return Status.PAID if amount_paid + amount_credited == total else Status(status)
 
 
 def after_payment_deleted(status: str) -> Status:

@@ -48,6 +48,8 @@ class InvoiceRow:
     period_start: date | None
     period_end: date | None
     delivery_status: str | None
+    amount_credited: int
+    amount_refunded: int
     overdue: bool
 
 
@@ -448,6 +450,25 @@ async def finalize(
     return number
 
 
+async def apply_credit(
+    conn: Connection, org_id: UUID, invoice_id: UUID, applied: int, refunded: int, status: str
+) -> None:
+    """A credit note: `applied` comes off the amount due, `refunded` was paid back."""
+    await conn.execute(
+        """UPDATE invoices SET amount_credited = amount_credited + $3,
+               amount_refunded = amount_refunded + $4,
+               amount_due = amount_due - $3, status = $5,
+               paid_at = CASE WHEN $5 = 'paid' THEN coalesce(paid_at, now()) END,
+               version = version + 1, updated_at = now()
+           WHERE org_id = $1 AND id = $2""",
+        org_id,
+        invoice_id,
+        applied,
+        refunded,
+        status,
+    )
+
+
 async def set_status(
     conn: Connection, org_id: UUID, invoice_id: UUID, status: str, actor: str
 ) -> None:
@@ -470,7 +491,8 @@ async def set_amount_paid(
     conn: Connection, org_id: UUID, invoice_id: UUID, amount_paid: int, status: str
 ) -> None:
     await conn.execute(
-        """UPDATE invoices SET amount_paid = $3, amount_due = total - $3, status = $4,
+        """UPDATE invoices SET amount_paid = $3, amount_due = total - $3 - amount_credited,
+               status = $4,
                paid_at = CASE WHEN $4 = 'paid' THEN now() END,
                version = version + 1, updated_at = now()
            WHERE org_id = $1 AND id = $2""",

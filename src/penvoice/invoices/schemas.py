@@ -204,6 +204,8 @@ class Invoice(BaseModel):
     total: int
     amount_paid: int
     amount_due: int
+    amount_credited: int = Field(description="Taken off the amount due by credit notes.")
+    amount_refunded: int = Field(description="Paid back by credit notes (at most amount_paid).")
     lines: list[Line]
     org_snapshot: dict[str, Any] | None
     customer_snapshot: dict[str, Any] | None

@@ -19,6 +19,7 @@ from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.errors import (
     Forbidden,
+    InvoiceHasCredits,
     InvoiceHasPayments,
     InvoiceNotPriceable,
     InvoiceNumbersExhausted,
@@ -190,6 +191,10 @@ async def void(
     if invoice.amount_paid > 0:
         raise InvoiceHasPayments(
             "An invoice with payments cannot be voided; delete the payments first."
+        )
+    if invoice.amount_credited > 0:
+        raise InvoiceHasCredits(
+            "An invoice with credit notes cannot be voided; credit the rest instead."
         )
     return await _move_to(conn, access, invoice, Move.VOID, "invoice.voided")
 

@@ -16,6 +16,7 @@ from penvoice.db import Connection
 from penvoice.errors import (
     Forbidden,
     NotFound,
+    PaymentRefunded,
     ValidationFailed,
 )
 from penvoice.events import repository as events
@@ -72,7 +73,9 @@ async def record(
         actor=access.actor,
     )
     amount_paid = invoice.amount_paid + body.amount
-    status = lifecycle.after_payment(invoice.status, amount_paid, invoice.total)
+    status = lifecycle.after_payment(
+        invoice.status, amount_paid, invoice.total, invoice.amount_credited
+    )
     await invoices.set_amount_paid(conn, access.org_id, invoice_id, amount_paid, status)
     await events.append(
         conn,
@@ -114,6 +117,12 @@ async def delete(
     if payment is None or payment.deleted_at is not None:
         raise NotFound("No payment with this id on this invoice.")
     lifecycle.require(invoice.status, Move.DELETE_PAYMENT)
+    if invoice.amount_paid - payment.amount < invoice.amount_refunded:
+        raise PaymentRefunded(
+            "Credit notes refunded part of this invoice's payments; a payment that was "
+            "refunded cannot be deleted.",
+            extra={"amount_refunded": invoice.amount_refunded},
+        )
     await repository.mark_deleted(conn, access.org_id, payment_id, access.actor)
     status = lifecycle.after_payment_deleted(invoice.status)
     amount_paid = invoice.amount_paid - payment.amount

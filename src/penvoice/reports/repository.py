@@ -29,6 +29,8 @@ async def ar_aging(conn: Connection, org_id: UUID, as_of: date) -> list[AgingRow
 
     Computed from the stored `amount_due` plus the payments dated after `as_of` (few, and
     indexed), so only the invoices still owed on that day are read, not the whole history.
+    Credit notes issued after `as_of` are added back the same way: what they took off the
+    amount due was still owed that day.
     """
     rows = await conn.fetch(
         """WITH later AS (
@@ -36,11 +38,18 @@ async def ar_aging(conn: Connection, org_id: UUID, as_of: date) -> list[AgingRow
                WHERE org_id = $1 AND deleted_at IS NULL AND paid_on > $2
                GROUP BY invoice_id
            ),
+           credited_later AS (
+               SELECT invoice_id, sum(applied) AS amount FROM credit_notes
+               WHERE org_id = $1 AND issue_date > $2
+               GROUP BY invoice_id
+           ),
            owed AS (
                SELECT i.currency, $2 - i.due_date AS late,
                       CASE WHEN i.status = 'void' THEN i.total
-                           ELSE i.amount_due + coalesce(later.amount, 0) END AS due
+                           ELSE i.amount_due + coalesce(later.amount, 0)
+                                + coalesce(credited_later.amount, 0) END AS due
                FROM invoices i LEFT JOIN later ON later.invoice_id = i.id
+               LEFT JOIN credited_later ON credited_later.invoice_id = i.id
                WHERE i.org_id = $1 AND i.issue_date <= $2
                  AND (i.status IN ('open', 'uncollectible')
                       OR (i.status = 'paid' AND i.paid_at >= ($2::date + 1)::timestamptz)

@@ -1,0 +1,1 @@
+"""Credit notes (issue 13): corrections of finalized invoices, numbered gaplessly."""
