@@ -60,6 +60,9 @@ class Tenant:
     collectible_id: str  # to mark uncollectible
     paid_id: str  # open, partly paid
     payment_id: str  # on paid_id
+    endpoint_id: str  # a webhook endpoint (never contacted: no worker runs here)
+    spare_endpoint_id: str  # deleted
+    message_id: str  # a webhook message of endpoint_id
 
     def identifiers(self) -> set[str]:
         """Every value that belongs to this tenant alone (ids, subjects, its name)."""
@@ -82,6 +85,8 @@ DEFAULT_IDS = {
     "payment_id": "payment_id",
     "customer_id": "customer_id",
     "tax_rate_id": "tax_rate_id",
+    "endpoint_id": "endpoint_id",
+    "message_id": "message_id",
 }
 PAYMENT = {"amount": 100, "currency": "USD", "paid_on": "2026-01-10", "method": "cash"}
 
@@ -91,6 +96,10 @@ INVOICE = INVOICES + "/{invoice_id}"
 PAYMENTS = INVOICE + "/payments"
 CUSTOMERS = ORG + "/customers"
 RATES = ORG + "/tax-rates"
+HOOKS = ORG + "/webhook-endpoints"
+HOOK = HOOKS + "/{endpoint_id}"
+# A public address literal: registering it resolves nothing, and nothing delivers here.
+PUBLIC_HOOK = "https://93.184.216.34/penvoice-hook"
 CASES: dict[tuple[str, str], Case] = {
     ("GET", ORG): Case(),
     ("PATCH", ORG): Case(lambda t: {"name": "Renamed"}),
@@ -129,6 +138,14 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", RATES + "/{tax_rate_id}"): Case(),
     ("PATCH", RATES + "/{tax_rate_id}"): Case(lambda t: {"display_name": "Renamed rate"}),
     ("DELETE", RATES + "/{tax_rate_id}"): Case(ids={"tax_rate_id": "spare_tax_rate_id"}),
+    ("GET", HOOKS): Case(),
+    ("POST", HOOKS): Case(lambda t: {"url": PUBLIC_HOOK}),
+    ("GET", HOOK): Case(),
+    ("PATCH", HOOK): Case(lambda t: {"description": "renamed"}),
+    ("DELETE", HOOK): Case(ids={"endpoint_id": "spare_endpoint_id"}),
+    ("POST", HOOK + "/rotate-secret"): Case(lambda t: {}),
+    ("GET", HOOK + "/messages"): Case(),
+    ("POST", HOOK + "/messages/{message_id}/resend"): Case(),
 }
 # The rightful owner replays the requests in this order, so each one still applies.
 METHOD_ORDER = {"GET": 0, "PATCH": 1, "PUT": 1, "POST": 2, "DELETE": 3}
@@ -156,11 +173,16 @@ def ids_of(tenant: Tenant, case: Case, parameters: list[str]) -> dict[str, str]:
     }
 
 
+def random_id(name: str) -> str:
+    if name == "subject":
+        return f"nobody-{uuid.uuid4().hex[:8]}"
+    if name == "message_id":
+        return f"msg_{uuid.uuid4().hex}"
+    return str(uuid.uuid4())
+
+
 def random_ids(parameters: list[str]) -> dict[str, str]:
-    return {
-        name: f"nobody-{uuid.uuid4().hex[:8]}" if name == "subject" else str(uuid.uuid4())
-        for name in parameters
-    }
+    return {name: random_id(name) for name in parameters}
 
 
 async def call(
@@ -232,6 +254,10 @@ async def seed(api: Api, tag: str) -> Tenant:
     payment = await ok(
         api, owner, "POST", f"{base}/invoices/{drafts[5]}/payments", {**PAYMENT, "amount": 1000}
     )
+    hooks = f"{base}/webhook-endpoints"
+    endpoint = await ok(api, owner, "POST", hooks, {"url": PUBLIC_HOOK})
+    spare_endpoint = await ok(api, owner, "POST", hooks, {"url": PUBLIC_HOOK})
+    messages = await ok(api, owner, "GET", f"{hooks}/{endpoint['id']}/messages")
     return Tenant(
         owner=owner,
         member=member,
@@ -249,6 +275,9 @@ async def seed(api: Api, tag: str) -> Tenant:
         collectible_id=drafts[4],
         paid_id=drafts[5],
         payment_id=payment["id"],
+        endpoint_id=endpoint["id"],
+        spare_endpoint_id=spare_endpoint["id"],
+        message_id=messages["items"][0]["id"],
     )
 
 
@@ -263,6 +292,9 @@ TENANT_TABLES = (
     "invoice_line_taxes",
     "payments",
     "events",
+    "webhook_endpoints",
+    "webhook_secrets",
+    "webhook_messages",  # (webhook_attempts are written by the worker only)
 )
 
 
@@ -483,6 +515,8 @@ async def test_lists_under_one_org_never_show_another_orgs_ids(
         f"{base}/events?limit=100",
         f"{base}/invoices/{a.paid_id}/payments",
         f"{base}/reports/ar-aging",
+        f"{base}/webhook-endpoints",
+        f"{base}/webhook-endpoints/{a.endpoint_id}/messages",
     ]
     seen = ""
     for url in lists:

@@ -35,6 +35,7 @@ from penvoice.payments.router import router as payments_router
 from penvoice.reports.router import router as reports_router
 from penvoice.taxes.router import router as taxes_router
 from penvoice.web.edge import Edge
+from penvoice.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("penvoice.app")
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> Edge:
         reports_router,
         customers_router,
         taxes_router,
+        webhooks_router,
     ):
         declared.include_router(router, prefix="/v1")
 

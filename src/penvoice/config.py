@@ -46,6 +46,9 @@ class Settings(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
+    # Webhook endpoints may point at loopback, private or link-local addresses (tests and
+    # on-premises receivers only: otherwise a server-side request forgery hole).
+    webhook_allow_private_targets: bool = False
 
     @field_validator("db_url")
     @classmethod
@@ -138,6 +141,14 @@ class WorkerSettings(BaseModel):
     smtp_from: str | None = None  # "Penvoice <invoices@example.com>"
     smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
     smtp_ca_file: str | None = None  # a CA bundle to trust instead of the system's
+    # Webhooks (docs/webhooks.md).
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 15
+    webhook_retry_first_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    webhook_retry_max_delay_seconds: Annotated[float, Field(gt=0, le=86_400)] = 6 * 3600.0
+    # An endpoint failing without a single success for this long is disabled.
+    webhook_disable_after_seconds: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3 * 86_400.0
 
     @field_validator("db_url")
     @classmethod

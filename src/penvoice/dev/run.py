@@ -22,7 +22,7 @@ from penvoice.config import Settings, WorkerSettings
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.mailbox import LocalMailbox
 from penvoice.dev.postgres import EmbeddedPostgres
-from penvoice.jobs.registry import job_kinds
+from penvoice.jobs.registry import job_kinds, periodic_tasks
 from penvoice.jobs.worker import BackgroundWorker
 from penvoice.migrate.errors import NoChange
 from penvoice.migrate.runner import Migrator
@@ -114,6 +114,7 @@ def main(argv: Sequence[str]) -> int:
                 }
             ),
             job_kinds(),
+            periodic_tasks(),
         )
         worker.start()
         print(_banner(settings, token, args.worker_port, mailbox.directory), flush=True)

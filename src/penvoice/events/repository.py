@@ -22,6 +22,32 @@ class EventRow:
     created_at: datetime
 
 
+# The event, and in the same statement (one round trip, the same transaction) one webhook
+# message per enabled endpoint of the organisation that subscribed to its type: the outbox
+# the worker delivers from (docs/webhooks.md). The body is fixed now, in the Standard
+# Webhooks shape {type, timestamp, data}.
+_APPEND = """WITH event AS (
+    INSERT INTO events (org_id, type, actor, subject_type, subject_id, data)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING id, org_id, type, actor, subject_type, subject_id, data, created_at
+)
+INSERT INTO webhook_messages (id, org_id, endpoint_id, event_id, event_type, payload)
+SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), w.org_id, w.id, e.id, e.type,
+       json_build_object(
+           'type', e.type,
+           'timestamp', penvoice_json_time(e.created_at),
+           'data', json_build_object(
+               'event_id', e.id,
+               'org_id', e.org_id,
+               'actor', e.actor,
+               'subject', json_build_object('type', e.subject_type, 'id', e.subject_id),
+               'data', e.data))::text
+FROM event e
+JOIN webhook_endpoints w
+  ON w.org_id = e.org_id AND w.enabled
+ AND (cardinality(w.event_types) = 0 OR e.type = ANY (w.event_types))"""
+
+
 async def append(
     conn: Connection,
     org_id: UUID,
@@ -32,8 +58,7 @@ async def append(
 ) -> None:
     subject_type, subject_id = subject
     await conn.execute(
-        """INSERT INTO events (org_id, type, actor, subject_type, subject_id, data)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
+        _APPEND,
         org_id,
         type_,
         actor,
