@@ -63,6 +63,8 @@ class Tenant:
     endpoint_id: str  # a webhook endpoint (never contacted: no worker runs here)
     spare_endpoint_id: str  # deleted
     message_id: str  # a webhook message of endpoint_id
+    schedule_id: str  # a recurring schedule
+    spare_schedule_id: str  # deleted
 
     def identifiers(self) -> set[str]:
         """Every value that belongs to this tenant alone (ids, subjects, its name)."""
@@ -87,6 +89,7 @@ DEFAULT_IDS = {
     "tax_rate_id": "tax_rate_id",
     "endpoint_id": "endpoint_id",
     "message_id": "message_id",
+    "schedule_id": "schedule_id",
 }
 PAYMENT = {"amount": 100, "currency": "USD", "paid_on": "2026-01-10", "method": "cash"}
 
@@ -100,6 +103,19 @@ HOOKS = ORG + "/webhook-endpoints"
 HOOK = HOOKS + "/{endpoint_id}"
 # A public address literal: registering it resolves nothing, and nothing delivers here.
 PUBLIC_HOOK = "https://93.184.216.34/penvoice-hook"
+SCHEDULES = ORG + "/recurring-schedules"
+SCHEDULE = SCHEDULES + "/{schedule_id}"
+
+
+def schedule_body(t: Tenant) -> dict[str, object]:
+    return {
+        "customer_id": t.customer_id,
+        "frequency": "monthly",
+        "start_date": "2030-01-31",
+        "template": {"lines": [LINE]},
+    }
+
+
 CASES: dict[tuple[str, str], Case] = {
     ("GET", ORG): Case(),
     ("PATCH", ORG): Case(lambda t: {"name": "Renamed"}),
@@ -146,6 +162,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", HOOK + "/rotate-secret"): Case(lambda t: {}),
     ("GET", HOOK + "/messages"): Case(),
     ("POST", HOOK + "/messages/{message_id}/resend"): Case(),
+    ("GET", SCHEDULES): Case(),
+    ("POST", SCHEDULES): Case(schedule_body),
+    ("GET", SCHEDULE): Case(),
+    ("PATCH", SCHEDULE): Case(lambda t: {"enabled": False}),
+    ("DELETE", SCHEDULE): Case(ids={"schedule_id": "spare_schedule_id"}),
+    ("GET", SCHEDULE + "/runs"): Case(),
 }
 # The rightful owner replays the requests in this order, so each one still applies.
 METHOD_ORDER = {"GET": 0, "PATCH": 1, "PUT": 1, "POST": 2, "DELETE": 3}
@@ -258,6 +280,15 @@ async def seed(api: Api, tag: str) -> Tenant:
     endpoint = await ok(api, owner, "POST", hooks, {"url": PUBLIC_HOOK})
     spare_endpoint = await ok(api, owner, "POST", hooks, {"url": PUBLIC_HOOK})
     messages = await ok(api, owner, "GET", f"{hooks}/{endpoint['id']}/messages")
+    schedules = f"{base}/recurring-schedules"
+    plan = {
+        "customer_id": customer["id"],
+        "frequency": "monthly",
+        "start_date": "2030-01-31",
+        "template": {"lines": [LINE]},
+    }
+    schedule = await ok(api, owner, "POST", schedules, plan)
+    spare_schedule = await ok(api, owner, "POST", schedules, plan)
     return Tenant(
         owner=owner,
         member=member,
@@ -278,6 +309,8 @@ async def seed(api: Api, tag: str) -> Tenant:
         endpoint_id=endpoint["id"],
         spare_endpoint_id=spare_endpoint["id"],
         message_id=messages["items"][0]["id"],
+        schedule_id=schedule["id"],
+        spare_schedule_id=spare_schedule["id"],
     )
 
 
@@ -295,6 +328,7 @@ TENANT_TABLES = (
     "webhook_endpoints",
     "webhook_secrets",
     "webhook_messages",  # (webhook_attempts are written by the worker only)
+    "recurring_schedules",
 )
 
 
@@ -517,6 +551,7 @@ async def test_lists_under_one_org_never_show_another_orgs_ids(
         f"{base}/reports/ar-aging",
         f"{base}/webhook-endpoints",
         f"{base}/webhook-endpoints/{a.endpoint_id}/messages",
+        f"{base}/recurring-schedules",
     ]
     seen = ""
     for url in lists:
