@@ -123,7 +123,6 @@ class WorkerSettings(BaseModel):
     job_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     job_retry_first_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     job_retry_max_delay_seconds: Annotated[float, Field(gt=0, le=86_400)] = 900.0
-    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 0
     # A send job holds two connections (its lock, its steps): 2 × WORKER_CONCURRENCY + 2.
     db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
