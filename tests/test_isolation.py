@@ -61,6 +61,11 @@ class Tenant:
     paid_id: str  # open, partly paid
     payment_id: str  # on paid_id
     credit_note_id: str  # on paid_id
+    endpoint_id: str  # a webhook endpoint (never contacted: no worker runs here)
+    spare_endpoint_id: str  # deleted
+    message_id: str  # a webhook message of endpoint_id
+    schedule_id: str  # a recurring schedule
+    spare_schedule_id: str  # deleted
 
     def identifiers(self) -> set[str]:
         """Every value that belongs to this tenant alone (ids, subjects, its name)."""
@@ -84,6 +89,9 @@ DEFAULT_IDS = {
     "customer_id": "customer_id",
     "tax_rate_id": "tax_rate_id",
     "credit_note_id": "credit_note_id",
+    "endpoint_id": "endpoint_id",
+    "message_id": "message_id",
+    "schedule_id": "schedule_id",
 }
 PAYMENT = {"amount": 100, "currency": "USD", "paid_on": "2026-01-10", "method": "cash"}
 
@@ -94,6 +102,23 @@ PAYMENTS = INVOICE + "/payments"
 CUSTOMERS = ORG + "/customers"
 RATES = ORG + "/tax-rates"
 CREDIT_NOTE = ORG + "/credit-notes/{credit_note_id}"
+HOOKS = ORG + "/webhook-endpoints"
+HOOK = HOOKS + "/{endpoint_id}"
+# A public address literal: registering it resolves nothing, and nothing delivers here.
+PUBLIC_HOOK = "https://93.184.216.34/penvoice-hook"
+SCHEDULES = ORG + "/recurring-schedules"
+SCHEDULE = SCHEDULES + "/{schedule_id}"
+
+
+def schedule_body(t: Tenant) -> dict[str, object]:
+    return {
+        "customer_id": t.customer_id,
+        "frequency": "monthly",
+        "start_date": "2030-01-31",
+        "template": {"lines": [LINE]},
+    }
+
+
 CASES: dict[tuple[str, str], Case] = {
     ("GET", ORG): Case(),
     ("PATCH", ORG): Case(lambda t: {"name": "Renamed"}),
@@ -139,6 +164,20 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", RATES + "/{tax_rate_id}"): Case(),
     ("PATCH", RATES + "/{tax_rate_id}"): Case(lambda t: {"display_name": "Renamed rate"}),
     ("DELETE", RATES + "/{tax_rate_id}"): Case(ids={"tax_rate_id": "spare_tax_rate_id"}),
+    ("GET", HOOKS): Case(),
+    ("POST", HOOKS): Case(lambda t: {"url": PUBLIC_HOOK}),
+    ("GET", HOOK): Case(),
+    ("PATCH", HOOK): Case(lambda t: {"description": "renamed"}),
+    ("DELETE", HOOK): Case(ids={"endpoint_id": "spare_endpoint_id"}),
+    ("POST", HOOK + "/rotate-secret"): Case(lambda t: {}),
+    ("GET", HOOK + "/messages"): Case(),
+    ("POST", HOOK + "/messages/{message_id}/resend"): Case(),
+    ("GET", SCHEDULES): Case(),
+    ("POST", SCHEDULES): Case(schedule_body),
+    ("GET", SCHEDULE): Case(),
+    ("PATCH", SCHEDULE): Case(lambda t: {"enabled": False}),
+    ("DELETE", SCHEDULE): Case(ids={"schedule_id": "spare_schedule_id"}),
+    ("GET", SCHEDULE + "/runs"): Case(),
 }
 # The rightful owner replays the requests in this order, so each one still applies.
 METHOD_ORDER = {"GET": 0, "PATCH": 1, "PUT": 1, "POST": 2, "DELETE": 3}
@@ -166,11 +205,16 @@ def ids_of(tenant: Tenant, case: Case, parameters: list[str]) -> dict[str, str]:
     }
 
 
+def random_id(name: str) -> str:
+    if name == "subject":
+        return f"nobody-{uuid.uuid4().hex[:8]}"
+    if name == "message_id":
+        return f"msg_{uuid.uuid4().hex}"
+    return str(uuid.uuid4())
+
+
 def random_ids(parameters: list[str]) -> dict[str, str]:
-    return {
-        name: f"nobody-{uuid.uuid4().hex[:8]}" if name == "subject" else str(uuid.uuid4())
-        for name in parameters
-    }
+    return {name: random_id(name) for name in parameters}
 
 
 async def call(
@@ -248,6 +292,19 @@ async def seed(api: Api, tag: str) -> Tenant:
     credit_note = await ok(
         api, owner, "POST", f"{base}/invoices/{drafts[5]}/credit-notes", {"amount": 500}
     )
+    hooks = f"{base}/webhook-endpoints"
+    endpoint = await ok(api, owner, "POST", hooks, {"url": PUBLIC_HOOK})
+    spare_endpoint = await ok(api, owner, "POST", hooks, {"url": PUBLIC_HOOK})
+    messages = await ok(api, owner, "GET", f"{hooks}/{endpoint['id']}/messages")
+    schedules = f"{base}/recurring-schedules"
+    plan = {
+        "customer_id": customer["id"],
+        "frequency": "monthly",
+        "start_date": "2030-01-31",
+        "template": {"lines": [LINE]},
+    }
+    schedule = await ok(api, owner, "POST", schedules, plan)
+    spare_schedule = await ok(api, owner, "POST", schedules, plan)
     return Tenant(
         owner=owner,
         member=member,
@@ -266,6 +323,11 @@ async def seed(api: Api, tag: str) -> Tenant:
         paid_id=drafts[5],
         payment_id=payment["id"],
         credit_note_id=credit_note["id"],
+        endpoint_id=endpoint["id"],
+        spare_endpoint_id=spare_endpoint["id"],
+        message_id=messages["items"][0]["id"],
+        schedule_id=schedule["id"],
+        spare_schedule_id=spare_schedule["id"],
     )
 
 
@@ -283,6 +345,10 @@ TENANT_TABLES = (
     "credit_note_counters",
     "credit_notes",
     "credit_note_lines",
+    "webhook_endpoints",
+    "webhook_secrets",
+    "webhook_messages",  # (webhook_attempts are written by the worker only)
+    "recurring_schedules",
 )
 
 
@@ -503,6 +569,9 @@ async def test_lists_under_one_org_never_show_another_orgs_ids(
         f"{base}/events?limit=100",
         f"{base}/invoices/{a.paid_id}/payments",
         f"{base}/reports/ar-aging",
+        f"{base}/webhook-endpoints",
+        f"{base}/webhook-endpoints/{a.endpoint_id}/messages",
+        f"{base}/recurring-schedules",
     ]
     seen = ""
     for url in lists:

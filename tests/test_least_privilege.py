@@ -59,13 +59,22 @@ EXPECTED_GRANTS = {
     "events": {"SELECT", "INSERT"},
     "idempotency_keys": {"SELECT", "INSERT", "DELETE"},
     "schema_migrations": {"SELECT"},
-    # The job queue (000020) and the email deliveries (000021), granted by 000022.
+    # Tables added after 000006, granted by 000024.
     "pgqueuer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "pgqueuer_log": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "pgqueuer_schedules": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "pgqueuer_statistics": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "invoice_deliveries": {"SELECT", "INSERT", "UPDATE"},
     "invoice_delivery_recipients": {"SELECT", "INSERT", "UPDATE"},
+    "credit_note_counters": {"SELECT", "INSERT", "UPDATE"},
+    "credit_notes": {"SELECT", "INSERT"},
+    "credit_note_lines": {"SELECT", "INSERT"},
+    "webhook_endpoints": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "webhook_secrets": {"SELECT", "INSERT", "UPDATE"},
+    "webhook_messages": {"SELECT", "INSERT", "UPDATE"},
+    "webhook_attempts": {"SELECT", "INSERT"},
+    "recurring_schedules": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "recurring_runs": {"SELECT", "INSERT", "UPDATE"},
 }
 # Tables the app may read without a row-level policy, and why.
 NO_POLICY = {

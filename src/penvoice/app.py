@@ -34,10 +34,12 @@ from penvoice.metrics import HttpMetrics, PoolCollector
 from penvoice.openapi import document_validation_problems
 from penvoice.orgs.router import router as orgs_router
 from penvoice.payments.router import router as payments_router
+from penvoice.recurring.router import router as recurring_router
 from penvoice.reports.router import router as reports_router
 from penvoice.taxes.router import router as taxes_router
 from penvoice.web.edge import Edge
 from penvoice.web.ratelimit import TokenBuckets
+from penvoice.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("penvoice.app")
 
@@ -110,6 +112,8 @@ def create_app(settings: Settings) -> Edge:
         reports_router,
         customers_router,
         taxes_router,
+        webhooks_router,
+        recurring_router,
     ):
         declared.include_router(router, prefix="/v1")
 

@@ -35,11 +35,11 @@ def worker(environ: Mapping[str, str]) -> int:
         print(f"penvoice worker: {exc}", file=sys.stderr)
         return 2
     from penvoice.access import configure_logging  # noqa: PLC0415 - keep `--help` fast
-    from penvoice.jobs.registry import job_kinds  # noqa: PLC0415
+    from penvoice.jobs.registry import job_kinds, periodic_tasks  # noqa: PLC0415
     from penvoice.jobs.worker import run_worker  # noqa: PLC0415
 
     configure_logging(settings.log_level)
-    run_worker(settings, job_kinds())
+    run_worker(settings, job_kinds(), periodic_tasks())
     return 0
 
 

@@ -94,6 +94,9 @@ class Settings(BaseModel):
     quota_idempotency_bytes_per_user: Annotated[int, Field(ge=1024, le=1024**3)] = 64 * 1024**2
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
+    # Webhook endpoints may point at loopback, private or link-local addresses (tests and
+    # on-premises receivers only: otherwise a server-side request forgery hole).
+    webhook_allow_private_targets: bool = False
 
     @field_validator("db_url")
     @classmethod
@@ -183,7 +186,6 @@ class WorkerSettings(BaseModel):
     job_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     job_retry_first_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     job_retry_max_delay_seconds: Annotated[float, Field(gt=0, le=86_400)] = 900.0
-    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 0
     # A send job holds two connections (its lock, its steps): 2 × WORKER_CONCURRENCY + 2.
     db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
@@ -204,6 +206,14 @@ class WorkerSettings(BaseModel):
     smtp_from: str | None = None  # "Penvoice <invoices@example.com>"
     smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
     smtp_ca_file: str | None = None  # a CA bundle to trust instead of the system's
+    # Webhooks (docs/webhooks.md).
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 15
+    webhook_retry_first_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    webhook_retry_max_delay_seconds: Annotated[float, Field(gt=0, le=86_400)] = 6 * 3600.0
+    # An endpoint failing without a single success for this long is disabled.
+    webhook_disable_after_seconds: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3 * 86_400.0
 
     @field_validator("db_url")
     @classmethod

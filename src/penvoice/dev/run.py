@@ -28,7 +28,7 @@ from penvoice.dev.issuer import LocalIssuer, load_state, persistent_issuer
 from penvoice.dev.mailbox import LocalMailbox
 from penvoice.dev.postgres import EmbeddedPostgres
 from penvoice.dev.roles import APP_ROLE, OWNER_ROLE, ensure_roles
-from penvoice.jobs.registry import job_kinds
+from penvoice.jobs.registry import job_kinds, periodic_tasks
 from penvoice.jobs.worker import BackgroundWorker
 from penvoice.migrate.errors import NoChange
 from penvoice.migrate.runner import Migrator
@@ -130,6 +130,7 @@ def main(argv: Sequence[str]) -> int:
                 }
             ),
             job_kinds(),
+            periodic_tasks(),
         )
         worker.start()
         print(_banner(settings, token, args.worker_port, mailbox.directory), flush=True)

@@ -22,10 +22,38 @@ class EventRow:
     created_at: datetime
 
 
-# For a repository whose statement appends its own events (one round trip for a change and
-# its trail): `INSERT_EVENTS` followed by a SELECT of (org_id, type, actor, subject_type,
-# subject_id, data) rows, in the order they happened.
-INSERT_EVENTS = "INSERT INTO events (org_id, type, actor, subject_type, subject_id, data)"
+# The outbox of the webhooks (docs/webhooks.md): for each event, in the same statement (one
+# round trip, the same transaction), one webhook message per enabled endpoint of the
+# organisation that subscribed to its type. The body is fixed now, in the Standard Webhooks
+# shape {type, timestamp, data}. `_OUTBOX` reads the new rows from a CTE named `event`.
+_OUTBOX = """INSERT INTO webhook_messages (id, org_id, endpoint_id, event_id, event_type, payload)
+SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), w.org_id, w.id, e.id, e.type,
+       json_build_object(
+           'type', e.type,
+           'timestamp', penvoice_json_time(e.created_at),
+           'data', json_build_object(
+               'event_id', e.id,
+               'org_id', e.org_id,
+               'actor', e.actor,
+               'subject', json_build_object('type', e.subject_type, 'id', e.subject_id),
+               'data', e.data))::text
+FROM event e
+JOIN webhook_endpoints w
+  ON w.org_id = e.org_id AND w.enabled
+ AND (cardinality(w.event_types) = 0 OR e.type = ANY (w.event_types))
+ORDER BY e.id"""
+_INSERT = "INSERT INTO events (org_id, type, actor, subject_type, subject_id, data)"
+_RETURNING = "RETURNING id, org_id, type, actor, subject_type, subject_id, data, created_at"
+_APPEND = f"""WITH event AS ({_INSERT} VALUES ($1, $2, $3, $4, $5, $6) {_RETURNING})
+{_OUTBOX}"""
+
+
+def event_ctes(rows: str) -> str:
+    """For a repository whose statement appends its own events (one round trip for a change
+    and its trail): the CTEs `event` (the events of `rows`, a SELECT of (org_id, type, actor,
+    subject_type, subject_id, data) in the order they happened) and `event_outbox` (their
+    webhook messages, as `append` writes them)."""
+    return f"event AS ({_INSERT} {rows} {_RETURNING}), event_outbox AS ({_OUTBOX})"
 
 
 async def append(
@@ -38,8 +66,7 @@ async def append(
 ) -> None:
     subject_type, subject_id = subject
     await conn.execute(
-        """INSERT INTO events (org_id, type, actor, subject_type, subject_id, data)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
+        _APPEND,
         org_id,
         type_,
         actor,

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
-from penvoice.events.repository import INSERT_EVENTS
+from penvoice.events.repository import event_ctes
 
 
 @dataclass(frozen=True)
@@ -285,8 +285,7 @@ _INSERT_DRAFT = f"""WITH invoice AS (
         RETURNING id),
     line AS ({_INSERT_LINES.format(invoice="(SELECT id FROM invoice)")}),
     tax AS ({_INSERT_TAXES}),
-    event AS ({INSERT_EVENTS}
-        SELECT $1, 'invoice.created', $32, 'invoice', id::text, $33::jsonb FROM invoice)
+    {event_ctes("SELECT $1, 'invoice.created', $32, 'invoice', id::text, $33::jsonb FROM invoice")}
     SELECT id FROM invoice"""  # noqa: S608 - fixed text
 
 
@@ -393,6 +392,18 @@ NUMBER_DIGITS = 6  # an invoice number is the prefix and at least this many digi
 is `COUNTER_MAX - 1`, so advancing the counter never violates the CHECK."""
 
 
+_FINALIZED_EVENTS = event_ctes(
+    """SELECT $1, e.type, $9, 'invoice', $2::text, e.data
+       FROM finalized, LATERAL (VALUES
+           (1, 'invoice.finalized',
+            jsonb_build_object('number', finalized.number, 'total', finalized.total)),
+           (2, 'invoice.paid', jsonb_build_object('number', finalized.number))
+       ) AS e (position, type, data)
+       WHERE e.position = 1 OR $8
+       ORDER BY e.position"""
+)
+
+
 async def finalize(
     conn: Connection,
     org_id: UUID,
@@ -426,15 +437,7 @@ async def finalize(
            FROM taken
            WHERE org_id = $1 AND id = $2
            RETURNING number, total),
-         event AS ({INSERT_EVENTS}
-           SELECT $1, e.type, $9, 'invoice', $2::text, e.data
-           FROM finalized, LATERAL (VALUES
-               (1, 'invoice.finalized',
-                jsonb_build_object('number', finalized.number, 'total', finalized.total)),
-               (2, 'invoice.paid', jsonb_build_object('number', finalized.number))
-           ) AS e (position, type, data)
-           WHERE e.position = 1 OR $8
-           ORDER BY e.position)
+         {_FINALIZED_EVENTS}
          SELECT number FROM finalized""",  # noqa: S608 - constants
         org_id,
         invoice_id,

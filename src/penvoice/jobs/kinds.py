@@ -26,6 +26,15 @@ JobHandler = Callable[[JobContext, dict[str, object]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class Periodic:
+    """Work every worker does every WORKER_POLL_SECONDS outside any job (e.g. the webhook
+    sweep that enqueues jobs); it must be safe to run in several workers at once."""
+
+    name: str
+    run: Callable[[Database, WorkerSettings], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class JobKind:
     name: str
     handler: JobHandler

@@ -28,14 +28,28 @@ async def enqueue(
 ) -> int:
     """Insert one job on `conn`, in whatever transaction `conn` has open (the request's):
     the job exists exactly when that transaction commits. Returns the job's id."""
-    driver = AsyncpgDriver(cast("asyncpg.Connection", conn))
-    (job_id,) = await Queries(driver).enqueue(
-        kind,
-        json.dumps(payload, separators=(",", ":")).encode(),
-        execute_after=delay,
-        dedupe_key=dedupe_key,
+    (job_id,) = await _queries(conn).enqueue(
+        kind, _body(payload), execute_after=delay, dedupe_key=dedupe_key
     )
     return int(job_id)
+
+
+async def enqueue_unless_queued(
+    conn: Connection, kind: str, payload: Mapping[str, object], *, dedupe_key: str
+) -> int | None:
+    """`enqueue`, or nothing (None) while a job with this `dedupe_key` is queued or running."""
+    (job_id,) = await _queries(conn).enqueue(
+        kind, _body(payload), dedupe_key=dedupe_key, on_conflict="skip"
+    )
+    return None if job_id is None else int(job_id)
+
+
+def _queries(conn: Connection) -> Queries:
+    return Queries(AsyncpgDriver(cast("asyncpg.Connection", conn)))
+
+
+def _body(payload: Mapping[str, object]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)

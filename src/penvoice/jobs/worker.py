@@ -39,7 +39,7 @@ from penvoice import __version__
 from penvoice.config import WorkerSettings
 from penvoice.db import NO_CONNECTION_ERRORS, Database
 from penvoice.errors import PROBLEM_BASE, NotFound, ServiceUnavailable
-from penvoice.jobs.kinds import JobContext, JobKind
+from penvoice.jobs.kinds import JobContext, JobKind, Periodic
 from penvoice.jobs.metrics import WorkerMetrics
 from penvoice.jobs.repository import queue_state
 from penvoice.migrate.state import read_schema_state
@@ -63,9 +63,11 @@ class Worker:
         settings: WorkerSettings,
         kinds: Sequence[JobKind],
         resources: MutableMapping[str, object] | None = None,
+        periodic: Sequence[Periodic] = (),
     ) -> None:
         self.settings = settings
         self.kinds = {kind.name: kind for kind in kinds}
+        self.periodic = list(periodic)
         self.database = Database(settings, application_name="penvoice-worker")
         revision = os.environ.get("PENVOICE_REVISION", "unknown")
         self.metrics = WorkerMetrics(sorted(self.kinds), __version__, revision)
@@ -80,6 +82,7 @@ class Worker:
         await self.database.open()
         health = HealthServer(self) if self.settings.worker_port else None
         health_task = asyncio.create_task(health.serve()) if health else None
+        chores = [asyncio.create_task(self._every_poll(task, stop)) for task in self.periodic]
         try:
             while not stop.is_set():
                 try:
@@ -91,10 +94,24 @@ class Worker:
                         await asyncio.wait_for(stop.wait(), RECONNECT_SECONDS)
         finally:
             self.draining = True
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
             if health is not None and health_task is not None:
                 health.should_exit = True
                 await asyncio.gather(health_task, return_exceptions=True)
             await self.database.close(timeout=5)
+
+    async def _every_poll(self, task: Periodic, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await task.run(self.database, self.settings)
+            except QUEUE_ERRORS as exc:
+                log.warning("%s: database unavailable (%s)", task.name, type(exc).__name__)
+            except Exception:
+                log.exception("%s failed", task.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.worker_poll_seconds)
 
     async def _consume(self, stop: asyncio.Event) -> None:
         conn = await asyncpg.connect(
@@ -307,7 +324,9 @@ async def _raw(send: Send, status: int, body: bytes, media_type: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def run_worker(settings: WorkerSettings, kinds: Sequence[JobKind]) -> None:
+def run_worker(
+    settings: WorkerSettings, kinds: Sequence[JobKind], periodic: Sequence[Periodic] = ()
+) -> None:
     """The process's entry: SIGTERM/SIGINT stop it gracefully (exit 0)."""
 
     async def main() -> None:
@@ -315,7 +334,7 @@ def run_worker(settings: WorkerSettings, kinds: Sequence[JobKind]) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _stopper(stop, sig))
-        await Worker(settings, kinds).run(stop)
+        await Worker(settings, kinds, periodic=periodic).run(stop)
 
     asyncio.run(main())
 
@@ -332,9 +351,15 @@ class BackgroundWorker:
     """A worker on its own thread and event loop, beside a server in the same process
     (`penvoice dev`, so that `make run` alone sends mail, webhooks and recurring invoices)."""
 
-    def __init__(self, settings: WorkerSettings, kinds: Sequence[JobKind]) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        kinds: Sequence[JobKind],
+        periodic: Sequence[Periodic] = (),
+    ) -> None:
         self._settings = settings
         self._kinds = list(kinds)
+        self._periodic = list(periodic)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._started = threading.Event()
@@ -349,7 +374,7 @@ class BackgroundWorker:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             self._started.set()
-            await Worker(self._settings, self._kinds).run(self._stop)
+            await Worker(self._settings, self._kinds, periodic=self._periodic).run(self._stop)
 
         asyncio.run(main())
 

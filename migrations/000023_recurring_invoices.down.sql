@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS recurring_runs;
+DROP TABLE IF EXISTS recurring_schedules;
