@@ -31,6 +31,7 @@ def test_installed_guards_expose_every_outcome_from_zero_in_the_apps_registry() 
     assert "penvoice_exports_in_progress 0.0" in exposition
 
 
+@pytest.mark.slow  # runs promtool
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_the_guards_exposition_passes_promtool() -> None:
     app = create_app(SETTINGS)

@@ -181,6 +181,27 @@ class PaymentRefunded(Conflict):
     title = "Payment refunded"
 
 
+class InvoiceNotCreditable(Conflict):
+    """Crediting a draft or a void invoice."""
+
+    slug = "invoice-not-creditable"
+    title = "This invoice cannot be credited"
+
+
+class NothingToCredit(Conflict):
+    """Every line of the invoice is credited already."""
+
+    slug = "nothing-to-credit"
+    title = "Nothing left to credit"
+
+
+class RefundExceedsPaid(Conflict):
+    """A credit note whose refund would exceed what was paid (less earlier refunds)."""
+
+    slug = "refund-exceeds-paid"
+    title = "Refund exceeds what was paid"
+
+
 class InvoiceNotSendable(Conflict):
     """Sending an invoice that has no document to send (a draft) or is void."""
 

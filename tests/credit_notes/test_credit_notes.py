@@ -15,7 +15,7 @@ from tests.conftest import Api
 from tests.einvoices.conftest import Seller, make_seller
 from tests.einvoices.validation import Validator, fatal
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # PDFs start the render worker
 
 
 def line(rate: str, unit: int = 10000, quantity: str = "1", **extra: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from tests.conftest import Api
 from tests.einvoices.conftest import Seller, make_seller
 from tests.einvoices.validation import Validator, fatal
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # PDFs start the render worker
 
 RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
 

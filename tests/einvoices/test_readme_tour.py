@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Api
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # PDFs start the render worker
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -37,7 +37,10 @@ def fill(value: Any, ids: dict[str, str]) -> Any:
 
 
 async def test_the_tour_works_as_written(api: Api) -> None:
-    org_body, customer_body, vat_body, invoice_body, payment_body, credit_body = tour_bodies()
+    org_body, customer_body, vat_body, invoice_body, payment_body, credit_body, invite = (
+        tour_bodies()
+    )
+    assert invite == {"email": "bob@example.com", "role": "viewer"}  # tried by tests/orgs
     auth = api.auth("tourist")
     org = await api.client.post("/v1/orgs", json=org_body, headers=auth)
     assert org.status_code == 201, org.text

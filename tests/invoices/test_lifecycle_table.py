@@ -10,6 +10,7 @@ from penvoice.errors import (
     Conflict,
     DocumentNotAvailable,
     InvalidTransition,
+    InvoiceNotCreditable,
     InvoiceNotEditable,
     InvoiceNotPayable,
     InvoiceNotSendable,
@@ -29,6 +30,7 @@ EXPECTED: dict[Move, tuple[set[Status], type[Conflict]]] = {
     Move.DELETE_PAYMENT: ({OP, P, U}, PaymentsFrozen),
     Move.RENDER_DOCUMENT: ({OP, P, V, U}, DocumentNotAvailable),
     Move.SEND: ({OP, P, U}, InvoiceNotSendable),
+    Move.CREDIT: ({OP, P, U}, InvoiceNotCreditable),
 }
 
 

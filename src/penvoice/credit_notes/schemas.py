@@ -21,7 +21,7 @@ class CreditNoteCreate(Strict):
     neither, every line not credited yet."""
 
     lines: Annotated[list[CreditLineInput], Field(min_length=1, max_length=MAX_LINES)] | None = None
-    amount: Annotated[MinorAmount, Field(gt=0)] | None = None
+    amount: Annotated[MinorAmount, Field(ge=1)] | None = None
     reason: Annotated[str, Field(max_length=1000)] = ""
     issue_date: date | None = Field(default=None, description="Defaults to today (UTC).")
 

@@ -26,15 +26,16 @@ from penvoice.credit_notes.schemas import CreditNoteCreate
 from penvoice.db import Connection
 from penvoice.einvoices.build import build
 from penvoice.einvoices.model import EDocument, Reference
-from penvoice.errors import Conflict, NotFound, ValidationFailed
+from penvoice.errors import NotFound, NothingToCredit, RefundExceedsPaid, ValidationFailed
 from penvoice.events import repository as events
+from penvoice.invoices import lifecycle
 from penvoice.invoices import repository as invoices
+from penvoice.invoices.lifecycle import Move
 from penvoice.invoices.repository import InvoiceRow, LineRow, LineTaxRow
 from penvoice.orgs import repository as orgs
 from penvoice.tenancy.access import OrgAccess
 
 NUMBER_DIGITS = 6
-CREDITABLE = {"open", "paid", "uncollectible"}
 
 
 async def create(
@@ -48,12 +49,7 @@ async def create(
     if invoice is None:
         raise NotFound("No invoice with this id.")
     check_version(expected_version, invoice.version, "invoice")
-    if invoice.status not in CREDITABLE:
-        raise Conflict(
-            f"Only finalized invoices that are open, paid or uncollectible can be credited; "
-            f"this one is {invoice.status}.",
-            extra={"status_now": invoice.status},
-        )
+    lifecycle.require(invoice.status, Move.CREDIT)
     issue_date = body.issue_date or datetime.now(UTC).date()
     assert invoice.issue_date is not None
     if issue_date < invoice.issue_date:
@@ -77,7 +73,7 @@ async def create(
     applied = min(total, invoice.amount_due)
     refunded = total - applied
     if refunded > invoice.amount_paid - invoice.amount_refunded:  # implied by the line above
-        raise Conflict("A refund cannot exceed what was paid.")
+        raise RefundExceedsPaid("A refund cannot exceed what was paid.")
     org = await orgs.get_org(conn, access.org_id)
     assert org is not None
     sequence = await repository.take_next_number(conn, access.org_id)
@@ -139,7 +135,7 @@ async def _credited_lines(
     if body.lines is None:
         chosen = [line for line in invoice_lines if line.id not in credited]
         if not chosen:
-            raise Conflict("Every line of this invoice is credited already.")
+            raise NothingToCredit("Every line of this invoice is credited already.")
     else:
         chosen = []
         for index, wanted in enumerate(body.lines):

@@ -432,7 +432,7 @@ def amount_box(invoice: InvoiceRow) -> tuple[str, int, str]:
 def _amount_due(pdf: _InvoiceDocument, invoice: InvoiceRow, top: float) -> float:
     height = 21.0
     heading, amount, when = amount_box(invoice)
-    if pdf.labels is not INVOICE_LABELS:  # a credit note: its own box, its total
+    if pdf.labels != INVOICE_LABELS:  # a credit note: its own box, its total
         heading = pdf.labels.box
         amount = invoice.total
         when = pdf.labels.box_note.replace("{due_date}", _date(invoice.due_date))

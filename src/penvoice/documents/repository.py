@@ -29,7 +29,7 @@ EXPORT_PAGE_QUERY = f"""
     SELECT i.id, i.number, i.status,
            coalesce(i.customer_snapshot ->> 'name', c.name) AS customer_name,
            i.currency, i.issue_date, i.due_date, i.subtotal, i.tax_total, i.total,
-           i.amount_paid, i.amount_due, i.created_at
+           i.amount_paid, i.amount_due, i.created_at, i.amount_credited, i.amount_refunded
     FROM invoices i
     JOIN customers c ON c.org_id = i.org_id AND c.id = i.customer_id
     WHERE {filter_conditions("i")}

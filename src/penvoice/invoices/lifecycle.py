@@ -17,12 +17,14 @@ refused and whose `status_now` says why; it changes nothing (the transaction rol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum, StrEnum
 
 from penvoice.errors import (
     Conflict,
     DocumentNotAvailable,
     InvalidTransition,
+    InvoiceNotCreditable,
     InvoiceNotEditable,
     InvoiceNotPayable,
     InvoiceNotSendable,
@@ -47,6 +49,7 @@ class Move(Enum):
     DELETE_PAYMENT = "delete a payment of"
     RENDER_DOCUMENT = "render a document of"
     SEND = "send"
+    CREDIT = "credit"
 
 
 ALLOWED_FROM: dict[Move, frozenset[Status]] = {
@@ -58,34 +61,46 @@ ALLOWED_FROM: dict[Move, frozenset[Status]] = {
     Move.DELETE_PAYMENT: frozenset({Status.OPEN, Status.PAID, Status.UNCOLLECTIBLE}),
     Move.RENDER_DOCUMENT: frozenset(set(Status) - {Status.DRAFT}),
     Move.SEND: frozenset({Status.OPEN, Status.PAID, Status.UNCOLLECTIBLE}),
+    Move.CREDIT: frozenset({Status.OPEN, Status.PAID, Status.UNCOLLECTIBLE}),
 }
 
 # Where a move that sets the status outright leads.
 TARGET: dict[Move, Status] = {Move.VOID: Status.VOID, Move.MARK_UNCOLLECTIBLE: Status.UNCOLLECTIBLE}
 
 
+def _send_refusal(status: str) -> str:
+    return f"An invoice that is {status} cannot be sent" + (
+        ": finalize it first." if status == Status.DRAFT else "."
+    )
+
+
+# The problem a refused move is, and its sentence (from the status the invoice is in).
+REFUSALS: dict[Move, tuple[type[Conflict], Callable[[str], str]]] = {
+    Move.EDIT: (InvoiceNotEditable, "Only drafts can be changed; this invoice is {}.".format),
+    Move.RECORD_PAYMENT: (
+        InvoiceNotPayable,
+        "Payments are recorded on open or uncollectible invoices; this one is {}.".format,
+    ),
+    Move.DELETE_PAYMENT: (PaymentsFrozen, lambda _: "Payments of a void invoice cannot change."),
+    Move.RENDER_DOCUMENT: (
+        DocumentNotAvailable,
+        lambda _: "A draft has no document yet; finalize it first.",
+    ),
+    Move.SEND: (InvoiceNotSendable, _send_refusal),
+    Move.CREDIT: (
+        InvoiceNotCreditable,
+        "Only finalized invoices that are open, paid or uncollectible can be credited; "
+        "this one is {}.".format,
+    ),
+}
+
+
 def _refusal(move: Move, status: str) -> Conflict:
-    extra = {"status_now": status}
-    if move is Move.EDIT:
-        return InvoiceNotEditable(
-            f"Only drafts can be changed; this invoice is {status}.", extra=extra
-        )
-    if move is Move.RECORD_PAYMENT:
-        return InvoiceNotPayable(
-            f"Payments are recorded on open or uncollectible invoices; this one is {status}.",
-            extra=extra,
-        )
-    if move is Move.DELETE_PAYMENT:
-        return PaymentsFrozen("Payments of a void invoice cannot change.", extra=extra)
-    if move is Move.SEND:
-        return InvoiceNotSendable(
-            f"An invoice that is {status} cannot be sent"
-            + (": finalize it first." if status == "draft" else "."),
-            extra=extra,
-        )
-    if move is Move.RENDER_DOCUMENT:
-        return DocumentNotAvailable("A draft has no document yet; finalize it first.", extra=extra)
-    return InvalidTransition(f"Cannot {move.value} an invoice that is {status}.", extra=extra)
+    problem, sentence = REFUSALS.get(
+        move, (InvalidTransition, lambda now: f"Cannot {move.value} an invoice that is {now}.")
+    )
+    refusal: Conflict = problem(sentence(status), extra={"status_now": status})
+    return refusal
 
 
 def require(status: str, move: Move) -> Status:
