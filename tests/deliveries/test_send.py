@@ -17,6 +17,7 @@ from penvoice.deliveries.job import SEND_INVOICE_EMAIL, outcome
 from penvoice.jobs.worker import Worker
 from tests.conftest import Api
 from tests.deliveries.smtp_sink import SmtpSink
+from tests.einvoices.conftest import make_seller
 from tests.invoices.conftest import Billing, make_billing
 from tests.jobs.helpers import eventually, worker_settings
 
@@ -245,3 +246,30 @@ def test_the_delivery_outcome_of_its_recipients() -> None:
     assert outcome(["sent", "refused"]) == "partially_sent"
     assert outcome(["refused", "failed"]) == "failed"
     assert outcome(["sent", "unknown"]) == "unknown"
+
+
+async def test_an_en16931_ready_invoice_is_mailed_with_its_e_invoice(
+    api: Api, database_url: str
+) -> None:
+    seller = await make_seller(api)
+    vat = await seller.rate("VAT 19%", "19", "S")
+    line = {"description": "Design", "quantity": "2", "unit_amount": 10000, "tax_rate_ids": [vat]}
+    invoice = await seller.finalized([line])
+    with SmtpSink() as sink:
+        sent = await seller.call("POST", f"/invoices/{invoice['id']}/send", {})
+        assert sent.status_code == 202, sent.text
+        async with running_worker(database_url, sink):
+
+            async def arrived() -> bool:
+                return bool(sink.arrived)
+
+            await eventually(arrived)
+        (mail,) = sink.arrived
+    pdf, xml = mail.message.iter_attachments()
+    assert pdf.get_content_type() == "application/pdf"
+    assert xml.get_content_type() == "application/xml"
+    assert xml.get_filename() == f"{invoice['number']}-cii.xml"
+    content = xml.get_content()
+    document = content if isinstance(content, bytes) else content.encode()
+    assert b"CrossIndustryInvoice" in document
+    assert invoice["number"].encode() in document

@@ -39,6 +39,7 @@ from penvoice.deliveries.mailer import (
 )
 from penvoice.deliveries.repository import DeliveryRow, RecipientRow
 from penvoice.documents.pdf import render_invoice_pdf
+from penvoice.einvoices import service as einvoices
 from penvoice.events import repository as events
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.repository import InvoiceRow
@@ -112,12 +113,13 @@ async def _run(context: JobContext, org_id: UUID, delivery_id: UUID) -> None:
         invoice = await invoices.get_invoice(conn, org_id, delivery.invoice_id)
         assert invoice is not None  # deliveries are deleted with their invoice
         lines = await invoices.get_lines(conn, org_id, invoice.id)
+        cii = await einvoices.mail_attachment(conn, org_id, invoice, lines)
     todo = [r for r in delivery.recipients if r.state in TO_SEND]
     if todo:
         pdf = await asyncio.to_thread(render_invoice_pdf, invoice, lines)
         last_attempt = context.attempt >= settings.job_max_attempts - 1
         try:
-            await _send(context, org_id, delivery, invoice, pdf, todo)
+            await _send(context, org_id, delivery, invoice, (pdf, cii), todo)
         except RETRYABLE as exc:
             if not last_attempt:
                 raise
@@ -130,14 +132,14 @@ async def _send(
     org_id: UUID,
     delivery: DeliveryRow,
     invoice: InvoiceRow,
-    pdf: bytes,
+    documents: tuple[bytes, bytes | None],
     todo: list[RecipientRow],
 ) -> None:
     settings = context.settings
     async with smtp_session(settings) as smtp:
         sender = envelope_sender(settings)
         for recipient in todo:
-            email = _email(settings.smtp_from or "", recipient, delivery, invoice, pdf)
+            email = _email(settings.smtp_from or "", recipient, delivery, invoice, documents)
             mark = _Marker(context.database, org_id, delivery.id, recipient.position)
             await mark("sending", count_attempt=True)
             try:
@@ -195,8 +197,10 @@ def _email(
     recipient: RecipientRow,
     delivery: DeliveryRow,
     invoice: InvoiceRow,
-    pdf: bytes,
+    documents: tuple[bytes, bytes | None],
 ) -> InvoiceEmail:
+    """The message: the PDF, and the EN 16931 e-invoice (CII XML) when one can be made."""
+    pdf, cii = documents
     seller = str((invoice.org_snapshot or {}).get("name") or "")
     number = invoice.number or ""
     due = format_amount(invoice.amount_due, invoice.currency)
@@ -207,7 +211,8 @@ def _email(
             f"Amount due: {due} {invoice.currency}",
             f"Due date: {invoice.due_date.isoformat() if invoice.due_date else '-'}",
             "",
-            "The invoice is attached as a PDF.",
+            "The invoice is attached as a PDF"
+            + (" and as an EN 16931 e-invoice (CII XML)." if cii is not None else "."),
         ]
     )
     subject = f"Invoice {number}" + (f" from {seller}" if seller else "")
@@ -218,7 +223,10 @@ def _email(
         message_id=recipient.message_id,
         subject=subject,
         text=text,
-        attachments=(Attachment(f"{safe_number}.pdf", "application/pdf", pdf),),
+        attachments=(
+            Attachment(f"{safe_number}.pdf", "application/pdf", pdf),
+            *((Attachment(f"{safe_number}-cii.xml", "application/xml", cii),) if cii else ()),
+        ),
     )
 
 

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Literal
 from uuid import UUID
 
+from penvoice.auth import Principal
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.einvoices.build import build
@@ -57,6 +58,18 @@ async def expressible(
         return None
     doc = await document_of(conn, access, invoice, lines)
     return None if check(doc) else doc
+
+
+async def mail_attachment(
+    conn: Connection, org_id: UUID, invoice: InvoiceRow, lines: list[LineRow]
+) -> bytes | None:
+    """For the job that emails a finalized invoice (no user: the organisation is entered
+    already): its CII XML when an e-invoice can be made of it, else None (the mail carries
+    the PDF only)."""
+    worker = Principal(
+        subject="penvoice-worker", email=None, email_verified=False, name=None, username=None
+    )
+    return await factur_x_xml(conn, OrgAccess(org_id, worker, "viewer"), invoice, lines)
 
 
 async def factur_x_xml(
