@@ -231,9 +231,10 @@ async def _make_drafts(conn: asyncpg.Connection, fixtures: Fixtures, count: int)
                        FROM unnest($2::uuid[]) AS invoice_id
                        RETURNING id)
                    INSERT INTO invoice_line_taxes (org_id, line_id, tax_rate_id, display_name,
-                       percentage, inclusive, taxable_amount, amount)
+                       percentage, inclusive, taxable_amount, amount, vat_category,
+                       exemption_reason, exemption_code)
                    SELECT $1, new_lines.id, r.id, r.display_name, r.percentage, r.inclusive,
-                          $10, $11
+                          $10, $11, r.vat_category, r.exemption_reason, r.exemption_code
                    FROM new_lines JOIN tax_rates r ON r.id = $13""",
                 big,
                 ids,
