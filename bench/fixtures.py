@@ -44,10 +44,15 @@ class Fixtures:
     open_invoices: list[UUID] = field(default_factory=list)
     pdf_invoice: UUID | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # A customer and rates of the 1k organisation: the 1M one is past the storage quotas
+    # (QUOTA_INVOICES_PER_ORG, issue 17), whose checks count up to the bound on every create.
+    small_customer: UUID | None = None
+    small_rates: dict[int, UUID] = field(default_factory=dict)
 
-    def draft_body(self) -> dict[str, Any]:
+    def draft_body(self, small: bool = False) -> dict[str, Any]:
+        rates = self.small_rates if small else self.rates
         return {
-            "customer_id": str(self.customer),
+            "customer_id": str(self.small_customer if small else self.customer),
             "memo": "Benchmark draft",
             "lines": [
                 {
@@ -55,7 +60,7 @@ class Fixtures:
                     "quantity": quantity,
                     "unit_amount": unit,
                     **({"discount": {"percent": percent}} if percent else {}),
-                    "tax_rate_ids": [str(self.rates[kind])] if kind else [],
+                    "tax_rate_ids": [str(rates[kind])] if kind else [],
                 }
                 for description, quantity, unit, percent, kind in DRAFT_LINES
             ],
@@ -95,6 +100,19 @@ async def prepare(admin_url: str, drafts: int, open_invoices: int) -> Fixtures:
             "1k": await _deep_cursors(conn, orgs["1k"], 300, 350, 1),
         }
         fixtures = Fixtures(orgs, customer, rates, get_ids, list_cursors)
+        fixtures.small_customer = await conn.fetchval(
+            "SELECT id FROM customers WHERE org_id = $1 AND currency IS NULL "
+            "AND archived_at IS NULL ORDER BY created_at LIMIT 1",
+            orgs["1k"],
+        )
+        fixtures.small_rates = {
+            kind: await conn.fetchval(
+                "SELECT id FROM tax_rates WHERE org_id = $1 AND display_name = $2",
+                orgs["1k"],
+                name,
+            )
+            for kind, name in ((1, "VAT 19%"), (2, "VAT 7%"))
+        }
         # Drafts left over from an earlier run are deleted; new ones are made for this one.
         await conn.execute(
             "DELETE FROM invoices WHERE org_id = $1 AND created_by = $2 AND status = 'draft'",
@@ -213,9 +231,10 @@ async def _make_drafts(conn: asyncpg.Connection, fixtures: Fixtures, count: int)
                        FROM unnest($2::uuid[]) AS invoice_id
                        RETURNING id)
                    INSERT INTO invoice_line_taxes (org_id, line_id, tax_rate_id, display_name,
-                       percentage, inclusive, taxable_amount, amount)
+                       percentage, inclusive, taxable_amount, amount, vat_category,
+                       exemption_reason, exemption_code)
                    SELECT $1, new_lines.id, r.id, r.display_name, r.percentage, r.inclusive,
-                          $10, $11
+                          $10, $11, r.vat_category, r.exemption_reason, r.exemption_code
                    FROM new_lines JOIN tax_rates r ON r.id = $13""",
                 big,
                 ids,

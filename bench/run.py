@@ -143,6 +143,10 @@ def server_environ(db: BenchDatabase, issuer: LocalIssuer, port: int) -> dict[st
         RATE_LIMIT_PRINCIPAL_BURST="1000000",
         RATE_LIMIT_PER_ORG="1000000",
         RATE_LIMIT_ORG_BURST="1000000",
+        # The 1M-invoice organisation is far past the default storage quotas (a tenant's
+        # bound, issue 17): the bench measures the request path, so they are at their maximum.
+        QUOTA_INVOICES_PER_ORG="10000000",
+        QUOTA_LINES_PER_ORG="100000000",
         PENVOICE_REVISION="bench",
     )
     return environ
@@ -447,7 +451,7 @@ def scenarios(fx: fixtures_module.Fixtures, quick: bool) -> list[Scenario]:
         ),
         Scenario(
             "create 5-line draft",
-            [("POST", f"{base}/{big}/invoices", fx.draft_body())],
+            [("POST", f"{base}/{fx.orgs['1k']}/invoices", fx.draft_body(small=True))],
             budget_cpu_ms=0.9,
             budget_p99_ms=15,
             note="3 of 5 lines taxed, one discounted; no Idempotency-Key",
