@@ -120,12 +120,9 @@ async def test_an_anonymous_body_is_never_read(database_url: str, issuer: LocalI
             "server": ("127.0.0.1", 80),
             "client": ("127.0.0.1", 1),
         }
-        started = time.process_time()
         await app(scope, receive, send)
-        cpu = time.process_time() - started
     assert sent[0]["status"] == 401
-    assert asked == 0
-    assert cpu < 0.05  # parsing 4 MiB of JSON would take about 0.1 s
+    assert asked == 0  # the CPU this saves is measured in docs/reliability.md, not asserted
 
 
 async def test_routes_without_lists_take_small_bodies_only(api: Api) -> None:

@@ -12,10 +12,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from penvoice.config import Settings, WorkerSettings
@@ -229,7 +229,8 @@ PooledConnection = Annotated[Connection, Depends(connection_dependency, scope="f
 Transaction = Annotated[Connection, Depends(transaction_dependency, scope="function")]
 
 
-async def _database_unavailable(_: Request, exc: Exception) -> Response:
+def database_unavailable(exc: Exception) -> Response:
+    """The answer when the database cannot be reached: 503 with `Retry-After`."""
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem_response(
         503,
@@ -248,17 +249,10 @@ UNSTORABLE_TEXT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-async def _unstorable_text(_: Request, exc: Exception) -> Response:
+def unstorable_text(exc: Exception) -> Response:
+    """Text the database refuses (NUL) in a path or query parameter: a 422, not a 500."""
     log.info("input refused by the database: %s", type(exc).__name__)
     return ValidationFailed(
         "Invalid input: a value holds a character that cannot be stored (NUL, U+0000).",
         extra={"errors": [{"field": "request", "message": "contains NUL", "type": "value_error"}]},
     ).response()
-
-
-def install_database_error_handlers(app: FastAPI) -> None:
-    handler: Any = _database_unavailable
-    for error in DATABASE_UNAVAILABLE_ERRORS:
-        app.add_exception_handler(error, handler)
-    for error in UNSTORABLE_TEXT_ERRORS:
-        app.add_exception_handler(error, _unstorable_text)

@@ -51,7 +51,7 @@ from penvoice.errors import NotFound
 from penvoice.guards import Guards, guards_of
 from penvoice.invoices.repository import InvoiceFilters
 from penvoice.money import minor_digits
-from penvoice.tenancy.repository import enter_org, enter_principal, role_in
+from penvoice.tenancy.repository import enter
 
 log = logging.getLogger("penvoice.documents")
 
@@ -206,10 +206,8 @@ class InvoiceCsvExport(StreamingResponse):
         started = time.perf_counter()
         async with self._database.connection() as conn, conn.transaction(readonly=True):
             email = principal.email if principal.email_verified else None
-            await enter_principal(conn, principal.subject, email)
-            if await role_in(conn, self._org_id, principal.subject) is None:
+            if await enter(conn, principal.subject, email, self._org_id) is None:
                 raise NotFound("No organisation with this id.")
-            await enter_org(conn, self._org_id)
             records = await repository.export_page(
                 conn, self._org_id, self._filters, after=after, limit=self._chunk_rows
             )

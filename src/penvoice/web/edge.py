@@ -39,12 +39,13 @@ from penvoice.access import AccessLog
 from penvoice.auth import InvalidToken, MissingToken, Principal, TokenVerifier
 from penvoice.db import (
     DATABASE_UNAVAILABLE_ERRORS,
-    RETRY_AFTER_SECONDS,
     UNSTORABLE_TEXT_ERRORS,
     Database,
+    database_unavailable,
     request_transaction,
+    unstorable_text,
 )
-from penvoice.errors import PenvoiceError, ServiceUnavailable, ValidationFailed, problem_response
+from penvoice.errors import PenvoiceError, ServiceUnavailable, problem_response
 from penvoice.idempotency.keys import IdempotentReplay, replay_response
 from penvoice.limits import PayloadTooLarge, url_is_utf8
 from penvoice.metrics import UNMATCHED_ROUTE, HttpMetrics
@@ -455,22 +456,9 @@ def _problem_for(exc: Exception, scope: Scope) -> Response:
     if isinstance(exc, ClientGone):
         return problem_response(400, "bad-request", "Bad request", "The client went away.")
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return problem_response(
-            503,
-            ServiceUnavailable.slug,
-            ServiceUnavailable.title,
-            "The database is not reachable right now; retry shortly.",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+        return database_unavailable(exc)
     if isinstance(exc, UNSTORABLE_TEXT_ERRORS):
-        log.info("input refused by the database: %s", type(exc).__name__)
-        return ValidationFailed(
-            "Invalid input: a value holds a character that cannot be stored (NUL, U+0000).",
-            extra={
-                "errors": [{"field": "request", "message": "contains NUL", "type": "value_error"}]
-            },
-        ).response()
+        return unstorable_text(exc)
     log.error(
         "unhandled exception", exc_info=exc, extra={"request_id": scope["state"].get("request_id")}
     )
