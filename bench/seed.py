@@ -230,6 +230,7 @@ async def seed(url: str, scale: float = 1.0, log: Callable[[str], None] = print)
         await step("payments", _payments(conn))
         await step("events", _events(conn))
         await step("number counters", _counters(conn))
+        await step("usage rows", _usage(conn))
         await step("constraints and indexes rebuilt", _restore(conn, ddl))
         await conn.execute(
             "DROP TABLE bench_line, bench_inv, bench_agg, bench_cust, bench_rate, bench_org"
@@ -631,6 +632,22 @@ async def _counters(conn: asyncpg.Connection) -> None:
            SELECT o.id, coalesce(max(i.sequence), 0) + 1
            FROM bench_org o LEFT JOIN bench_inv i ON i.org_ord = o.ord
            GROUP BY o.id"""
+    )
+
+
+async def _usage(conn: asyncpg.Connection) -> None:
+    """The quotas' per-organisation counts (migration 000025), which the triggers silenced
+    by `session_replication_role = replica` did not keep during the load."""
+    await conn.execute(
+        """INSERT INTO organisation_usage AS u (org_id, invoices, lines)
+           SELECT o.id, coalesce(i.n, 0), coalesce(l.n, 0)
+           FROM bench_org o
+           LEFT JOIN (SELECT org_ord, count(*) AS n FROM bench_inv GROUP BY 1) i
+                  ON i.org_ord = o.ord
+           LEFT JOIN (SELECT org_ord, count(*) AS n FROM bench_line GROUP BY 1) l
+                  ON l.org_ord = o.ord
+           ON CONFLICT (org_id) DO UPDATE SET invoices = excluded.invoices,
+                                              lines = excluded.lines"""
     )
 
 

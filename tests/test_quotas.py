@@ -3,6 +3,7 @@ no event, no stored Idempotency-Key (a retry once there is room creates the reso
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -12,7 +13,8 @@ import pytest
 from penvoice import quotas
 from penvoice.config import Settings
 from penvoice.quotas import Quotas
-from tests.conftest import Api
+from tests import conftest
+from tests.conftest import MIGRATIONS_DIR, Api
 from tests.invoices.conftest import LINE, Billing, make_billing
 
 pytestmark = pytest.mark.anyio
@@ -216,3 +218,103 @@ async def test_idempotent_responses_per_user_by_count_and_by_bytes(
             refused, 409, "idempotency-quota-exceeded", "idempotency_bytes_per_user", kept + 100
         )
         assert (await create("D", str(uuid.uuid4()))).status_code == 409  # nor a short one
+
+
+async def _usage(admin_url: str) -> dict[str, tuple[int, int]]:
+    """Each organisation's (invoices, lines) as its usage row keeps them, after checking that
+    they are what it stores, counted row by row (no row: nothing stored yet)."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT o.id, u.invoices AS kept_invoices, u.lines AS kept_lines,
+                      (SELECT count(*) FROM invoices i WHERE i.org_id = o.id) AS invoices,
+                      (SELECT count(*) FROM invoice_lines l WHERE l.org_id = o.id) AS lines
+               FROM organisations o LEFT JOIN organisation_usage u ON u.org_id = o.id"""
+        )
+    finally:
+        await conn.close()
+    usage = {}
+    for row in rows:
+        kept = (row["kept_invoices"] or 0, row["kept_lines"] or 0)
+        assert kept == (row["invoices"], row["lines"]), row
+        usage[str(row["id"])] = kept
+    return usage
+
+
+async def test_usage_rows_follow_every_write_of_every_organisation(
+    billing: Billing, admin_database_url: str
+) -> None:
+    client = billing.api.client
+    other = await make_billing(billing.api, owner="oscar")
+    assert (await _usage(admin_database_url)) == {
+        billing.org_id: (0, 0),
+        other.org_id: (0, 0),
+    }
+    first = await billing.draft([LINE] * 3)
+    second = await billing.draft([LINE] * 2)
+    await other.draft([LINE] * 4)
+    path = f"{billing.base}/invoices"
+    grown = await client.patch(
+        f"{path}/{first['id']}", json={"lines": [LINE] * 5}, headers=billing.headers()
+    )
+    assert grown.status_code == 200, grown.text
+    shrunk = await client.patch(
+        f"{path}/{second['id']}", json={"lines": [LINE]}, headers=billing.headers()
+    )
+    assert shrunk.status_code == 200, shrunk.text
+    assert (await billing.post(f"/invoices/{first['id']}/finalize")).status_code == 200
+    assert (await _usage(admin_database_url)) == {
+        billing.org_id: (2, 6),
+        other.org_id: (1, 4),
+    }
+    deleted = await client.delete(f"{path}/{second['id']}", headers=billing.headers())
+    assert deleted.status_code == 204, deleted.text
+    assert (await _usage(admin_database_url)) == {
+        billing.org_id: (1, 5),
+        other.org_id: (1, 4),
+    }
+    # Concurrent creates of one tenant queue on its row, and none is lost or counted twice.
+    await asyncio.gather(*(billing.draft([LINE] * 2) for _ in range(12)))
+    assert (await _usage(admin_database_url))[billing.org_id] == (13, 29)
+
+
+async def test_the_app_reads_only_its_tenants_usage_row(
+    billing: Billing, test_database: conftest.TestDatabase
+) -> None:
+    other = await make_billing(billing.api, owner="oscar")
+    await billing.draft([LINE] * 2)
+    await other.draft([LINE])
+    conn = await asyncpg.connect(test_database.url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('penvoice.org_id', $1, true)", billing.org_id)
+            rows = await conn.fetch("SELECT org_id, invoices, lines FROM organisation_usage")
+        assert [(str(r["org_id"]), r["invoices"], r["lines"]) for r in rows] == [
+            (billing.org_id, 1, 2)
+        ]
+        assert await conn.fetchval("SELECT count(*) FROM organisation_usage") == 0
+    finally:
+        await conn.close()
+
+
+async def test_the_migration_counts_what_is_already_stored(
+    billing: Billing, test_database: conftest.TestDatabase
+) -> None:
+    other = await make_billing(billing.api, owner="oscar")
+    await billing.draft([LINE] * 3)
+    await billing.draft([LINE] * 2)
+    await other.draft([LINE])
+    before = await _usage(test_database.admin_url)
+    assert before[billing.org_id] == (2, 5)
+    migration = next(MIGRATIONS_DIR.glob("000025_*.up.sql"))
+    conn = await asyncpg.connect(test_database.owner_url)
+    try:  # back to version 24, then up again as the migrations run it: by the owner
+        await conn.execute(
+            migration.with_name(migration.name.replace(".up.", ".down.")).read_text()
+        )
+        await conn.execute(migration.read_text())
+    finally:
+        await conn.close()
+    assert (await _usage(test_database.admin_url)) == before
+    await billing.draft([LINE])
+    assert (await _usage(test_database.admin_url))[billing.org_id] == (3, 6)

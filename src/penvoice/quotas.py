@@ -15,8 +15,11 @@ pass the bound only at commit is rolled back whole, its Idempotency-Key unused).
 - responses kept for Idempotency-Keys per user (48 h each): QUOTA_IDEMPOTENCY_KEYS_PER_USER
   (5,000) and QUOTA_IDEMPOTENCY_BYTES_PER_USER (64 MiB), 409 idempotency-quota-exceeded.
 
-Counts stop at the bound (`LIMIT`), so a check costs at most one index range of that size.
-Two concurrent requests of one tenant may both pass a count and overshoot it by one each:
+An organisation's invoices and lines are read from its `organisation_usage` row, which
+statement-level triggers keep exact (migration 000025): a create reads one row whatever the
+organisation stores. The other counts are small and stop at the bound (`LIMIT`).
+
+Two concurrent requests of one tenant may both pass a check and overshoot it by one each:
 the bound is soft by at most the tenant's concurrent requests, which the pool bounds.
 
 The quotas in force: `install_quotas(settings)` (the server does it at start) sets the
@@ -154,19 +157,26 @@ async def check_new_org(conn: Connection, subject: str) -> None:
         raise OrgQuotaExceeded(f"You own {limit} organisations, the most one user may.", limit)
 
 
+async def _organisation_usage(conn: Connection, org_id: UUID) -> tuple[int, int]:
+    """The organisation's stored invoices and lines: one row the database's triggers keep
+    (migration 000025); an organisation that never stored an invoice has none yet."""
+    row = await conn.fetchrow(
+        "SELECT invoices, lines FROM organisation_usage WHERE org_id = $1", org_id
+    )
+    return (0, 0) if row is None else (row["invoices"], row["lines"])
+
+
 async def check_new_invoice(conn: Connection, org_id: UUID, new_lines: int) -> None:
     """Before a draft is created: invoices and lines of the organisation, lines of the draft."""
     check_lines_per_invoice(new_lines)
     quotas = current()
-    invoices = await _count_up_to(
-        conn, "SELECT 1 FROM invoices WHERE org_id = $1", quotas.invoices_per_org, org_id
-    )
+    invoices, lines = await _organisation_usage(conn, org_id)
     if invoices >= quotas.invoices_per_org:
         raise InvoiceQuotaExceeded(
             f"This organisation has {quotas.invoices_per_org} invoices, the most it may store.",
             quotas.invoices_per_org,
         )
-    await check_lines_per_org(conn, org_id, new_lines, replaced=0)
+    _check_lines_per_org(stored=lines, new_lines=new_lines, replaced=0)
 
 
 def check_lines_per_invoice(new_lines: int) -> None:
@@ -178,25 +188,22 @@ def check_lines_per_invoice(new_lines: int) -> None:
 async def check_new_lines(conn: Connection, org_id: UUID, invoice_id: UUID, new_lines: int) -> None:
     """Before a draft's lines are replaced by `new_lines` lines."""
     check_lines_per_invoice(new_lines)
-    replaced: int = await conn.fetchval(
-        "SELECT count(*) FROM invoice_lines WHERE org_id = $1 AND invoice_id = $2",
+    row = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM invoice_lines WHERE org_id = $1 AND invoice_id = $2)
+                      AS replaced,
+                  coalesce((SELECT lines FROM organisation_usage WHERE org_id = $1), 0)
+                      AS stored""",
         org_id,
         invoice_id,
     )
-    await check_lines_per_org(conn, org_id, new_lines, replaced)
+    assert row is not None
+    _check_lines_per_org(stored=row["stored"], new_lines=new_lines, replaced=row["replaced"])
 
 
-async def check_lines_per_org(
-    conn: Connection, org_id: UUID, new_lines: int, replaced: int
-) -> None:
-    """`new_lines` are about to replace `replaced` lines of the organisation."""
+def _check_lines_per_org(stored: int, new_lines: int, replaced: int) -> None:
+    """`new_lines` are about to replace `replaced` of the organisation's `stored` lines."""
     limit = current().lines_per_org
-    if new_lines <= replaced:
-        return
-    stored = await _count_up_to(
-        conn, "SELECT 1 FROM invoice_lines WHERE org_id = $1", limit + 1, org_id
-    )
-    if stored - replaced + new_lines > limit:
+    if new_lines > replaced and stored - replaced + new_lines > limit:
         raise LineQuotaExceeded(
             f"This organisation would store over {limit} invoice lines, the most it may.", limit
         )
