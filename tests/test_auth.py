@@ -17,12 +17,10 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from fastapi import FastAPI, Request
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from penvoice.auth import (
     ClientCredentialsRejected,
-    CurrentPrincipal,
     InvalidToken,
     IssuerKeys,
     IssuerUnavailable,
@@ -33,7 +31,7 @@ from penvoice.auth import (
 )
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.dev.postgres import free_port
-from penvoice.errors import install_error_handlers
+from tests.conftest import app_environ, running_app
 
 pytestmark = pytest.mark.anyio
 AUDIENCE = "penvoice-api"
@@ -466,17 +464,11 @@ async def test_client_credentials_during_outage(
 
 
 @pytest.fixture
-async def app_client(verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.state.token_verifier = verifier
-
-    @app.get("/whoami")
-    async def whoami(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
-        return {"subject": principal.subject, "logged": request.state.principal_subject}
-
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+async def app_client(
+    local_issuer: LocalIssuer, database_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app: its edge authenticates every request to `/v1/me`."""
+    async with running_app(app_environ(database_url, local_issuer)) as (_, client):
         yield client
 
 
@@ -484,9 +476,9 @@ async def test_dependency_accepts_a_bearer_token(
     local_issuer: LocalIssuer, app_client: httpx.AsyncClient
 ) -> None:
     token = local_issuer.mint_token("user-9")
-    response = await app_client.get("/whoami", headers={"Authorization": f"bearer  {token}"})
+    response = await app_client.get("/v1/me", headers={"Authorization": f"bearer  {token}"})
     assert response.status_code == 200
-    assert response.json() == {"subject": "user-9", "logged": "user-9"}
+    assert response.json()["subject"] == "user-9"
 
 
 @pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwdw==", "Bearer", "Bearer   "])
@@ -494,7 +486,7 @@ async def test_dependency_without_bearer_token(
     authorization: str | None, app_client: httpx.AsyncClient
 ) -> None:
     headers = {"Authorization": authorization} if authorization is not None else {}
-    response = await app_client.get("/whoami", headers=headers)
+    response = await app_client.get("/v1/me", headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="penvoice"'
     assert response.headers["content-type"] == "application/problem+json"
@@ -504,7 +496,7 @@ async def test_dependency_ignores_tokens_in_the_query_string(
     local_issuer: LocalIssuer, app_client: httpx.AsyncClient
 ) -> None:
     token = local_issuer.mint_token("user-9")
-    response = await app_client.get("/whoami", params={"access_token": token})
+    response = await app_client.get("/v1/me", params={"access_token": token})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="penvoice"'
 
@@ -513,14 +505,14 @@ async def test_dependency_rejects_bad_tokens(
     local_issuer: LocalIssuer, app_client: httpx.AsyncClient
 ) -> None:
     expired = local_issuer.mint_token("user-9", expires_in=-60)
-    response = await app_client.get("/whoami", headers={"Authorization": f"Bearer {expired}"})
+    response = await app_client.get("/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith(CHALLENGE)
     assert response.json()["detail"] == "The token has expired."
     assert expired not in response.text
     good = local_issuer.mint_token("user-9")
     twice = [("Authorization", f"Bearer {good}"), ("Authorization", f"Bearer {good}")]
-    response = await app_client.get("/whoami", headers=twice)
+    response = await app_client.get("/v1/me", headers=twice)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith(CHALLENGE)
 

@@ -1,13 +1,12 @@
 """Problem+json for errors the framework produces, CORS, request ids, headers."""
 
-import httpx
 import pytest
 
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.errors import PROBLEM_BASE
 from penvoice.migrate.files import latest_version
 from penvoice.schema import SCHEMA_VERSION
-from tests.conftest import MIGRATIONS_DIR, app_environ, running_app
+from tests.conftest import MIGRATIONS_DIR, Api, app_environ, running_app
 
 pytestmark = pytest.mark.anyio
 
@@ -102,36 +101,43 @@ async def test_openapi_documents_every_route_completely(
                 assert "422" in responses, f"{where} does not document 422"
 
 
-async def test_validation_errors_name_each_field() -> None:
-    from fastapi import FastAPI
-    from pydantic import BaseModel, Field
-
-    from penvoice.errors import install_error_handlers
-
-    class Draft(BaseModel):
-        name: str = Field(min_length=1)
-        quantity: int = Field(gt=0)
-
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.post("/drafts")
-    async def create(draft: Draft) -> Draft:
-        return draft
-
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        response = await client.post("/drafts", json={"name": "", "quantity": -1})
-        malformed = await client.post(
-            "/drafts", content=b"{not json", headers={"content-type": "application/json"}
+async def test_validation_errors_name_each_field(api: Api) -> None:
+    headers = api.auth("ann")
+    response = await api.client.post(
+        "/v1/orgs", json={"name": "", "payment_terms_days": -1}, headers=headers
+    )
+    malformed = await api.client.post(
+        "/v1/orgs",
+        content=b"{not json",
+        headers={**headers, "content-type": "application/json"},
+    )
+    # What `json.loads` fails on with other errors than JSONDecodeError (a 400 once).
+    unreadable = [
+        await api.client.post(
+            "/v1/orgs", content=content, headers={**headers, "content-type": "application/json"}
         )
+        for content in (
+            b'{"name": "\xff"}',
+            b"[" * 50_000,
+            b'{"name": "x", "payment_terms_days": ' + b"1" * 5_000 + b"}",
+        )
+    ]
+    not_json = await api.client.post(
+        "/v1/orgs", content=b"name=x", headers={**headers, "content-type": "text/plain"}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["type"] == PROBLEM_BASE + "validation-error"
-    assert {error["field"] for error in body["errors"]} == {"body.name", "body.quantity"}
-    assert malformed.status_code == 422
-    assert malformed.json()["errors"][0]["field"].startswith("body")
+    assert {error["field"] for error in body["errors"]} == {"body.name", "body.payment_terms_days"}
+    expected = [(malformed, "body"), (not_json, "header.Content-Type")]
+    expected += [(refused, "body") for refused in unreadable]
+    for refused, field in expected:
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"] == PROBLEM_BASE + "validation-error"
+        assert [error["field"] for error in refused.json()["errors"]] == [field]
+    me = await api.client.get("/v1/me", headers=headers)
+    assert me.json()["memberships"] == []  # nothing was created
 
 
 async def test_interactive_docs_work_offline(database_url: str, issuer: LocalIssuer) -> None:

@@ -391,21 +391,25 @@ async def check_client_credentials(
     raise IssuerUnavailable(f"token endpoint answered {response.status_code}")
 
 
-async def require_principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller's identity from `Authorization: Bearer <token>`."""
-    values = request.headers.getlist("authorization")
-    if not values:
+def bearer_token(authorization: list[str]) -> str:
+    """The token of the request's `Authorization` values: exactly one, `Bearer <token>` (the
+    scheme in any case). Never from the query string or a cookie."""
+    if not authorization:
         raise MissingToken()
-    if len(values) > 1:
+    if len(authorization) > 1:
         raise InvalidToken("Send exactly one Authorization header.")
-    scheme, _, token = values[0].partition(" ")
+    scheme, _, token = authorization[0].partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise MissingToken()
+    return token
+
+
+async def require_principal(request: Request) -> Principal:
+    """The declaration of `CurrentPrincipal`: the edge (`penvoice.web.edge`) recognises it and
+    verifies the token itself, before it reads the body; this body is what it means."""
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify(token)
-    request.state.principal_subject = principal.subject
-    return principal
+    return await verifier.verify(bearer_token(request.headers.getlist("authorization")))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]

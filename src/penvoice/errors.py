@@ -8,19 +8,13 @@ with the field at fault. Stack traces never leave the process.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://penvoice.app/problems/"
-
-log = logging.getLogger("penvoice.errors")
 
 
 class PenvoiceError(Exception):
@@ -260,86 +254,3 @@ def problem_response(
         media_type=PROBLEM_MEDIA_TYPE,
         headers=dict(headers or {}),
     )
-
-
-def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
-    """Pydantic/FastAPI errors as `{field, message, type}` with a dotted field path."""
-    result = []
-    for error in errors:
-        location = [str(part) for part in error.get("loc", ())]
-        if location and location[0] in {"body", "query", "path", "header", "cookie"}:
-            field = ".".join([location[0], *location[1:]]) if len(location) > 1 else location[0]
-        else:
-            field = ".".join(location)
-        result.append({"field": field, "message": str(error.get("msg")), "type": error["type"]})
-    return result
-
-
-_STATUS_SLUGS: dict[int, tuple[str, str]] = {
-    400: ("bad-request", "Bad request"),
-    401: ("unauthorized", "Authentication required"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    406: ("not-acceptable", "Not acceptable"),
-    413: ("payload-too-large", "Request body too large"),
-    415: ("unsupported-media-type", "Unsupported media type"),
-    429: ("too-many-requests", "Too many requests"),
-}
-
-
-async def _penvoice_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PenvoiceError)
-    return exc.response()
-
-
-# FastAPI's words when `json.loads` of a body fails with anything but a JSONDecodeError:
-# invalid UTF-8, nesting deeper than the parser's recursion limit, an integer of more digits
-# than Python converts. To a client that is malformed input like any other: a 422 on `body`.
-_BODY_PARSE_ERROR = "There was an error parsing the body"
-
-
-async def _http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
-        message = "not readable as JSON (invalid UTF-8, nested too deeply or a number too long)"
-        return ValidationFailed.for_field("body", message, "json_invalid").response()
-    slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-    if exc.status_code == 404 and detail == "Not Found":
-        detail = "No resource at this path."
-    return problem_response(exc.status_code, slug, title, detail, headers=exc.headers)
-
-
-async def _request_validation_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors = validation_errors(exc.errors())
-    fields = ", ".join(sorted({error["field"] for error in errors}))
-    return problem_response(
-        422,
-        ValidationFailed.slug,
-        ValidationFailed.title,
-        f"Invalid input: {fields}.",
-        extra={"errors": errors},
-    )
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.error(
-        "unhandled exception",
-        exc_info=exc,
-        extra={"request_id": request.scope.get("state", {}).get("request_id")},
-    )
-    return problem_response(
-        500,
-        "internal-error",
-        "Internal server error",
-        "The server failed to handle this request; it has been logged.",
-    )
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(PenvoiceError, _penvoice_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _request_validation_error)
-    app.add_exception_handler(Exception, _unexpected_error)

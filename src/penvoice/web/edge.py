@@ -36,7 +36,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from penvoice.access import AccessLog
-from penvoice.auth import InvalidToken, MissingToken, Principal, TokenVerifier
+from penvoice.auth import Principal, TokenVerifier, bearer_token
 from penvoice.db import (
     DATABASE_UNAVAILABLE_ERRORS,
     UNSTORABLE_TEXT_ERRORS,
@@ -302,15 +302,13 @@ class Edge:
         call.access = check_access(org_id, call.principal, role, operation.role)
 
     async def _authenticate(self, scope: Scope) -> Principal:
-        values = [value for name, value in scope["headers"] if name == b"authorization"]
-        if not values:
-            raise MissingToken()
-        if len(values) > 1:
-            raise InvalidToken("Send exactly one Authorization header.")
-        scheme, _, token = values[0].decode("latin-1").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise MissingToken()
+        token = bearer_token(
+            [
+                value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name == b"authorization"
+            ]
+        )
         verifier: TokenVerifier | None = getattr(self.state, "token_verifier", None)
         if verifier is None:
             raise ServiceUnavailable("The app is starting.", headers={"Retry-After": "1"})
