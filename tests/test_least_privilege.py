@@ -39,6 +39,7 @@ FORBIDDEN = [
     ("UPDATE events SET actor = 'someone else'", "rewrite the audit trail"),
     ("DELETE FROM payments", "delete payments (they are only marked deleted)"),
     ("UPDATE organisation_usage SET invoices = 0", "reset what its quotas count"),
+    ("UPDATE idempotency_usage SET responses = 0", "reset what a user's quota counts"),
     ("UPDATE schema_migrations SET dirty = true", "touch the migrations' state"),
     ("DROP TABLE invoices CASCADE", "drop a table"),
     (f"SET ROLE {OWNER_ROLE}", "become the owner"),
@@ -76,8 +77,9 @@ EXPECTED_GRANTS = {
     "webhook_attempts": {"SELECT", "INSERT"},
     "recurring_schedules": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     "recurring_runs": {"SELECT", "INSERT", "UPDATE"},
-    # Written only by the owner's triggers (000025).
+    # Written only by the owner's triggers (000025, 000026).
     "organisation_usage": {"SELECT"},
+    "idempotency_usage": {"SELECT"},
 }
 # Tables the app may read without a row-level policy, and why.
 NO_POLICY = {
@@ -88,6 +90,8 @@ NO_POLICY = {
     "pgqueuer_log": "the queue's log: job ids and statuses, no tenant data",
     "pgqueuer_schedules": "the queue's periodic tasks, no tenant data",
     "pgqueuer_statistics": "the queue's counters, no tenant data",
+    "idempotency_usage": "what each subject keeps for idempotency_keys, keyed like it; "
+    "written only by the owner's triggers",
 }
 
 # Tables whose policies bind the app but not the owner, and why.

@@ -297,24 +297,96 @@ async def test_the_app_reads_only_its_tenants_usage_row(
         await conn.close()
 
 
-async def test_the_migration_counts_what_is_already_stored(
-    billing: Billing, test_database: conftest.TestDatabase
+async def _idempotency_usage(admin_url: str) -> dict[str, tuple[int, int]]:
+    """Each user's (responses, bytes) as their usage row keeps them, after checking that they
+    are what idempotency_keys holds (no row: nothing kept)."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT coalesce(k.subject, u.subject) AS subject,
+                      u.responses AS kept_responses, u.bytes AS kept_bytes,
+                      coalesce(k.responses, 0) AS responses, coalesce(k.bytes, 0) AS bytes
+               FROM (SELECT subject, count(*) AS responses,
+                            sum(octet_length(response_body)) AS bytes
+                     FROM idempotency_keys GROUP BY subject) k
+               FULL JOIN idempotency_usage u ON u.subject = k.subject"""
+        )
+    finally:
+        await conn.close()
+    usage = {}
+    for row in rows:
+        assert row["kept_responses"] is not None, f"no usage row for {row['subject']}"
+        kept = (row["kept_responses"], row["kept_bytes"])
+        assert kept == (row["responses"], row["bytes"]), row
+        usage[row["subject"]] = kept
+    return usage
+
+
+async def test_idempotency_usage_follows_what_each_user_keeps(
+    billing: Billing, admin_database_url: str
+) -> None:
+    client = billing.api.client
+
+    async def create(name: str) -> None:
+        response = await client.post(
+            f"{billing.base}/customers",
+            json={"name": name},
+            headers=billing.headers(**{"Idempotency-Key": str(uuid.uuid4())}),
+        )
+        assert response.status_code == 201, response.text
+
+    await asyncio.gather(*(create(f"Customer {n}") for n in range(6)))
+    org = await client.post(
+        "/v1/orgs",
+        json={"name": "Mallory's"},
+        headers=billing.api.auth("mallory") | {"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert org.status_code == 201, org.text
+    usage = await _idempotency_usage(admin_database_url)
+    assert usage["olivia"][0] >= 6
+    assert usage["mallory"][0] == 1
+    conn = await asyncpg.connect(admin_database_url)
+    try:  # the hourly purge, once mallory's response is old enough
+        await conn.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '3 days' "
+            "WHERE subject = 'mallory'"
+        )
+        await conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - interval '48 hours'"
+        )
+    finally:
+        await conn.close()
+    after = await _idempotency_usage(admin_database_url)
+    assert "mallory" not in after
+    assert after["olivia"] == usage["olivia"]
+
+
+@pytest.mark.parametrize("version", ["000025", "000026"])
+async def test_the_migrations_count_what_is_already_stored(
+    billing: Billing, test_database: conftest.TestDatabase, version: str
 ) -> None:
     other = await make_billing(billing.api, owner="oscar")
     await billing.draft([LINE] * 3)
-    await billing.draft([LINE] * 2)
-    await other.draft([LINE])
+    for of, lines in ((billing, [LINE] * 2), (other, [LINE])):
+        created = await of.post(
+            "/invoices",
+            {"customer_id": of.customer_id, "lines": lines},
+            **{"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert created.status_code == 201, created.text
     before = await _usage(test_database.admin_url)
     assert before[billing.org_id] == (2, 5)
-    migration = next(MIGRATIONS_DIR.glob("000025_*.up.sql"))
+    responses_before = await _idempotency_usage(test_database.admin_url)
+    assert responses_before["oscar"][0] >= 1
+    migration = next(MIGRATIONS_DIR.glob(f"{version}_*.up.sql"))
+    down = migration.with_name(migration.name.replace(".up.", ".down."))
     conn = await asyncpg.connect(test_database.owner_url)
-    try:  # back to version 24, then up again as the migrations run it: by the owner
-        await conn.execute(
-            migration.with_name(migration.name.replace(".up.", ".down.")).read_text()
-        )
+    try:  # back one version, then up again as the migrations run it: by the owner
+        await conn.execute(down.read_text())
         await conn.execute(migration.read_text())
     finally:
         await conn.close()
-    assert (await _usage(test_database.admin_url)) == before
+    assert await _usage(test_database.admin_url) == before
+    assert await _idempotency_usage(test_database.admin_url) == responses_before
     await billing.draft([LINE])
     assert (await _usage(test_database.admin_url))[billing.org_id] == (3, 6)

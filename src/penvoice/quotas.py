@@ -15,9 +15,10 @@ pass the bound only at commit is rolled back whole, its Idempotency-Key unused).
 - responses kept for Idempotency-Keys per user (48 h each): QUOTA_IDEMPOTENCY_KEYS_PER_USER
   (5,000) and QUOTA_IDEMPOTENCY_BYTES_PER_USER (64 MiB), 409 idempotency-quota-exceeded.
 
-An organisation's invoices and lines are read from its `organisation_usage` row, which
-statement-level triggers keep exact (migration 000025): a create reads one row whatever the
-organisation stores. The other counts are small and stop at the bound (`LIMIT`).
+An organisation's invoices and lines are read from its `organisation_usage` row, and a
+user's kept responses from their `idempotency_usage` row, which statement-level triggers
+keep exact (migrations 000025 and 000026): a check reads one row whatever the tenant
+stores. The other counts are small (at most 10 and 100) and stop at the bound (`LIMIT`).
 
 Two concurrent requests of one tenant may both pass a check and overshoot it by one each:
 the bound is soft by at most the tenant's concurrent requests, which the pool bounds.
@@ -231,19 +232,16 @@ async def check_new_idempotent_response(conn: Connection, subject: str, size: in
     """Before a response is kept for its Idempotency-Key: the user's stored responses."""
     quotas = current()
     row = await conn.fetchrow(
-        """SELECT count(*) AS keys, coalesce(sum(octet_length(response_body)), 0) AS bytes
-           FROM (SELECT response_body FROM idempotency_keys WHERE subject = $1 LIMIT $2) s""",
-        subject,
-        quotas.idempotency_keys_per_user,
+        "SELECT responses, bytes FROM idempotency_usage WHERE subject = $1", subject
     )
-    assert row is not None
-    if row["keys"] >= quotas.idempotency_keys_per_user:
+    responses, stored = (0, 0) if row is None else (row["responses"], row["bytes"])
+    if responses >= quotas.idempotency_keys_per_user:
         raise IdempotencyQuotaExceeded(
             f"You have {quotas.idempotency_keys_per_user} responses kept for Idempotency-Keys "
             "(48 hours each), the most one user may; retry later or without the header.",
             quotas.idempotency_keys_per_user,
         )
-    if row["bytes"] + size > quotas.idempotency_bytes_per_user:
+    if stored + size > quotas.idempotency_bytes_per_user:
         raise IdempotencyBytesExceeded(
             f"Your responses kept for Idempotency-Keys would exceed "
             f"{quotas.idempotency_bytes_per_user} bytes; retry later or without the header.",

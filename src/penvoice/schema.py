@@ -5,4 +5,4 @@ accepts this version or a newer one: during a canary the previous release keeps 
 against the schema the new release migrated to (migrations are expand/contract-safe).
 """
 
-SCHEMA_VERSION = 25
+SCHEMA_VERSION = 26
