@@ -237,3 +237,29 @@ async def test_payments_dated_after_tomorrow_utc_are_refused(billing: Billing) -
         ok = (today + timedelta(days=days)).isoformat()
         response = await billing.post(f"{url}/payments", {**payment, "paid_on": ok})
         assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("change", "seen"),
+    [
+        ({"display_name": "Levy (renamed)"}, ("display_name", "Levy (renamed)")),
+        ({"inclusive": True}, ("inclusive", True)),
+        ({"vat_category": "S"}, ("vat_category", "S")),
+    ],
+)
+async def test_finalize_copies_each_rate_field_changed_since_the_draft(
+    billing: Billing, change: dict[str, object], seen: tuple[str, object]
+) -> None:
+    """Any field a line tax copies from its rate, changed after the draft was priced, is
+    copied again at finalization (not only a changed percentage)."""
+    draft = await billing.draft([{**LINE, "tax_rate_ids": [billing.levy_exclusive]}])
+    changed = await billing.api.client.patch(
+        f"{billing.base}/tax-rates/{billing.levy_exclusive}", json=change, headers=billing.headers()
+    )
+    assert changed.status_code == 200, changed.text
+    final = await billing.post(f"/invoices/{draft['id']}/finalize")
+    assert final.status_code == 200, final.text
+    (tax,) = final.json()["lines"][0]["taxes"]
+    field, value = seen
+    assert tax[field] == value
+    assert draft["lines"][0]["taxes"][0][field] != value

@@ -189,6 +189,37 @@ async def list_invoices(
     return [_invoice(row) for row in rows]
 
 
+async def pricing_state(conn: Connection, org_id: UUID, invoice_id: UUID) -> tuple[int, bool]:
+    """A draft's lines, and whether every line tax still copies its rate as the rate is now
+    (name, percentage, inclusive, VAT category, exemption): then pricing it again would give
+    the figures it has. The rates it uses are share-locked in id order until the transaction
+    ends (`taxes.repository.rates_by_ids(lock=True)` takes them in the same order)."""
+    row = await conn.fetchrow(
+        """WITH line_taxes AS (
+               SELECT t.* FROM invoice_lines l
+               JOIN invoice_line_taxes t ON t.org_id = l.org_id AND t.line_id = l.id
+               WHERE l.org_id = $1 AND l.invoice_id = $2),
+           rates AS MATERIALIZED (
+               SELECT r.id, r.display_name, r.percentage, r.inclusive, r.vat_category,
+                      r.exemption_reason, r.exemption_code
+               FROM tax_rates r
+               WHERE r.org_id = $1 AND r.id IN (SELECT tax_rate_id FROM line_taxes)
+               ORDER BY r.id FOR SHARE)
+           SELECT (SELECT count(*) FROM invoice_lines WHERE org_id = $1 AND invoice_id = $2)
+                      AS lines,
+                  (SELECT count(*) FROM rates) AS rates,
+                  (SELECT count(*) FROM line_taxes t JOIN rates r ON r.id = t.tax_rate_id
+                   WHERE (t.display_name, t.percentage, t.inclusive, t.vat_category,
+                          t.exemption_reason, t.exemption_code)
+                         IS DISTINCT FROM (r.display_name, r.percentage, r.inclusive,
+                          r.vat_category, r.exemption_reason, r.exemption_code)) AS changed""",
+        org_id,
+        invoice_id,
+    )
+    assert row is not None
+    return row["lines"], row["changed"] == 0
+
+
 async def get_lines(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[LineRow]:
     rows = await conn.fetch(
         """SELECT l.id, l.position, l.description, l.quantity, l.unit_amount,

@@ -288,10 +288,15 @@ async def _reprice_with_current_rates(
     conn: Connection, org_id: UUID, invoice: InvoiceRow
 ) -> InvoiceRow:
     """A draft's line taxes were copied when it was edited; finalization prices it again
-    with the rates as they are now, share-locked so no PATCH changes one mid-finalize."""
-    stored = await repository.get_lines(conn, org_id, invoice.id)
-    if not stored:
+    with the rates as they are now, share-locked so no PATCH changes one mid-finalize.
+    Where every copy still matches its rate, that pricing would give the stored figures: one
+    statement tells, and the usual finalize prices nothing."""
+    line_count, rates_unchanged = await repository.pricing_state(conn, org_id, invoice.id)
+    if not line_count:
         raise InvoiceWithoutLines("An invoice needs at least one line to be finalized.")
+    if rates_unchanged:
+        return invoice
+    stored = await repository.get_lines(conn, org_id, invoice.id)
     inputs = [_as_input(line) for line in stored]
     wanted = sorted({tax.tax_rate_id for line in stored for tax in line.taxes})
     rates = await taxes.rates_by_ids(conn, org_id, wanted, lock=True)
