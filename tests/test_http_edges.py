@@ -1,5 +1,7 @@
 """Problem+json for errors the framework produces, CORS, request ids, headers."""
 
+import re
+
 import pytest
 
 from penvoice.dev.issuer import LocalIssuer
@@ -35,9 +37,12 @@ async def test_request_id_is_kept_or_made_and_headers_are_safe(
     async with running_app(app_environ(database_url, issuer)) as (_, client):
         kept = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
         unsafe = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+        made = [(await client.get("/healthz")).headers["x-request-id"] for _ in range(50)]
     assert kept.headers["x-request-id"] == "abc-123"
     assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
-    assert len(unsafe.headers["x-request-id"]) == 32
+    for request_id in [unsafe.headers["x-request-id"], *made]:
+        assert re.fullmatch("[0-9a-f]{32}", request_id), request_id
+    assert len({unsafe.headers["x-request-id"], *made}) == 51
     assert kept.headers["x-content-type-options"] == "nosniff"
     assert "server" not in kept.headers
 
