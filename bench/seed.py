@@ -730,6 +730,14 @@ CHECKS = {
         SELECT count(*) FROM payments p JOIN invoices i ON i.id = p.invoice_id
         WHERE p.paid_on < i.finalized_at::date OR p.paid_on > current_date
            OR (i.status = 'paid' AND p.paid_on > i.paid_at::date)""",
+    "usage rows count what each organisation stores": """
+        SELECT count(*) FROM organisations o
+        LEFT JOIN organisation_usage u ON u.org_id = o.id
+        LEFT JOIN (SELECT org_id, count(*) AS n FROM invoices GROUP BY 1) i ON i.org_id = o.id
+        LEFT JOIN (SELECT org_id, count(*) AS n FROM invoice_lines GROUP BY 1) l
+               ON l.org_id = o.id
+        WHERE coalesce(u.invoices, 0) <> coalesce(i.n, 0)
+           OR coalesce(u.lines, 0) <> coalesce(l.n, 0)""",
 }
 
 
