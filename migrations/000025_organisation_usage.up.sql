@@ -17,6 +17,8 @@
 -- exist; CREATE TRIGGER holds writes off until commit, so no row is counted twice or missed.
 -- Reading every tenant's rows needs the owner exempt from its own policies for a moment
 -- (NO FORCE, then FORCE again in the same transaction: no other session ever sees it off).
+-- The ALTERs hold the three tables exclusively until commit: on the bench database (1.3M
+-- invoices, 12.8M lines) the whole migration took 4.4 s, during which requests wait.
 
 CREATE TABLE organisation_usage (
     org_id   uuid PRIMARY KEY REFERENCES organisations (id) ON DELETE CASCADE,
