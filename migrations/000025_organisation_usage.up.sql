@@ -30,52 +30,41 @@ CREATE POLICY organisation_usage_tenant ON organisation_usage FOR SELECT
     USING (org_id = penvoice_current_org());
 GRANT SELECT ON organisation_usage TO penvoice_app;
 
--- Inserts upsert (the first invoice of an organisation creates its row); deletes only
--- update, so an organisation deleted with its invoices (ON DELETE CASCADE) leaves no row.
-CREATE FUNCTION penvoice_count_invoices() RETURNS trigger
+-- One function for both tables: a row of `invoices` counts one invoice, a row of
+-- `invoice_lines` one line. Inserts upsert (the first invoice of an organisation creates its
+-- row); deletes only update, so an organisation deleted with its invoices (ON DELETE
+-- CASCADE) leaves no row.
+CREATE FUNCTION penvoice_count_usage() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    invoice_rows integer := (TG_TABLE_NAME = 'invoices')::integer;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO organisation_usage AS u (org_id, invoices)
-        SELECT org_id, count(*) FROM added GROUP BY org_id
-        ON CONFLICT (org_id) DO UPDATE SET invoices = u.invoices + excluded.invoices;
+        INSERT INTO organisation_usage AS u (org_id, invoices, lines)
+        SELECT org_id, count(*) * invoice_rows, count(*) * (1 - invoice_rows)
+        FROM added GROUP BY org_id
+        ON CONFLICT (org_id) DO UPDATE
+            SET invoices = u.invoices + excluded.invoices, lines = u.lines + excluded.lines;
     ELSE
-        UPDATE organisation_usage u SET invoices = u.invoices - removed_rows.n
+        UPDATE organisation_usage u
+        SET invoices = u.invoices - removed_rows.n * invoice_rows,
+            lines = u.lines - removed_rows.n * (1 - invoice_rows)
         FROM (SELECT org_id, count(*) AS n FROM removed GROUP BY org_id) removed_rows
         WHERE u.org_id = removed_rows.org_id;
     END IF;
     RETURN NULL;
 END
 $$;
-
-CREATE FUNCTION penvoice_count_invoice_lines() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO organisation_usage AS u (org_id, lines)
-        SELECT org_id, count(*) FROM added GROUP BY org_id
-        ON CONFLICT (org_id) DO UPDATE SET lines = u.lines + excluded.lines;
-    ELSE
-        UPDATE organisation_usage u SET lines = u.lines - removed_rows.n
-        FROM (SELECT org_id, count(*) AS n FROM removed GROUP BY org_id) removed_rows
-        WHERE u.org_id = removed_rows.org_id;
-    END IF;
-    RETURN NULL;
-END
-$$;
-REVOKE ALL ON FUNCTION penvoice_count_invoices(), penvoice_count_invoice_lines() FROM PUBLIC;
+REVOKE ALL ON FUNCTION penvoice_count_usage() FROM PUBLIC;
 
 CREATE TRIGGER invoices_counted_in AFTER INSERT ON invoices
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION penvoice_count_invoices();
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION penvoice_count_usage();
 CREATE TRIGGER invoices_counted_out AFTER DELETE ON invoices
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
-    EXECUTE FUNCTION penvoice_count_invoices();
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION penvoice_count_usage();
 CREATE TRIGGER invoice_lines_counted_in AFTER INSERT ON invoice_lines
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT
-    EXECUTE FUNCTION penvoice_count_invoice_lines();
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION penvoice_count_usage();
 CREATE TRIGGER invoice_lines_counted_out AFTER DELETE ON invoice_lines
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
-    EXECUTE FUNCTION penvoice_count_invoice_lines();
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION penvoice_count_usage();
 
 ALTER TABLE organisations NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY;
