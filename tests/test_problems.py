@@ -15,7 +15,6 @@ from tests.invoices.conftest import LINE, make_billing
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "src" / "penvoice"
-# Raise the generic Conflict until issue 12's rework of these files wires their own types.
 
 
 def documented() -> list[str]:

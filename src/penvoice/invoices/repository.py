@@ -207,7 +207,7 @@ async def pricing_state(conn: Connection, org_id: UUID, invoice_id: UUID) -> tup
                ORDER BY r.id FOR SHARE)
            SELECT (SELECT count(*) FROM invoice_lines WHERE org_id = $1 AND invoice_id = $2)
                       AS lines,
-                  (SELECT count(*) FROM rates) AS rates,
+                  (SELECT count(*) FROM rates) AS rates,  -- reads, so locks, every rate
                   (SELECT count(*) FROM line_taxes t JOIN rates r ON r.id = t.tax_rate_id
                    WHERE (t.display_name, t.percentage, t.inclusive, t.vat_category,
                           t.exemption_reason, t.exemption_code)
