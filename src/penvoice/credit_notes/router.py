@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,7 +14,7 @@ from penvoice.credit_notes import service
 from penvoice.credit_notes.schemas import CreditNote, CreditNoteCreate, CreditNoteLine
 from penvoice.credit_notes.service import CreditLineRow
 from penvoice.documents.labels import credit_note_labels
-from penvoice.documents.render import InvoicePdf
+from penvoice.documents.render import InvoicePdf, safe_filename
 from penvoice.einvoices import service as einvoices
 from penvoice.idempotency.keys import IdempotentRequest
 from penvoice.invoices.views import decimal_text
@@ -148,7 +147,7 @@ async def credit_note_e_invoice(
 ) -> Response:
     doc = await service.e_document(conn, access, credit_note_id)
     body = einvoices.render(doc, format_)
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", doc.number)
+    name = safe_filename(doc.number)
     headers = {
         "Content-Disposition": f'attachment; filename="{name}-{format_}.xml"',
         "Cache-Control": "private, no-store",

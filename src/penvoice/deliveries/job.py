@@ -38,17 +38,19 @@ from penvoice.deliveries.mailer import (
     smtp_session,
 )
 from penvoice.deliveries.repository import DeliveryRow, RecipientRow
+from penvoice.deliveries.service import SEND_JOB
 from penvoice.documents.pdf import render_invoice_pdf
+from penvoice.documents.render import safe_filename
 from penvoice.einvoices import service as einvoices
 from penvoice.events import repository as events
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.repository import InvoiceRow
 from penvoice.jobs.kinds import JobContext, JobKind
 from penvoice.money import format_amount
+from penvoice.tenancy import repository as tenancy
 
 log = logging.getLogger("penvoice.deliveries")
 
-SEND_JOB = "invoices.send_email"
 ACTOR = "penvoice-worker"
 TO_SEND = {"pending", "sending"}
 FINAL_EVENT = {
@@ -95,7 +97,7 @@ async def send_invoice_email(context: JobContext, payload: dict[str, object]) ->
 async def _run(context: JobContext, org_id: UUID, delivery_id: UUID) -> None:
     database, settings = context.database, context.settings
     async with database.connection() as conn, conn.transaction():
-        await repository.enter_org(conn, org_id)
+        await tenancy.enter_org(conn, org_id)
         delivery = await repository.get_delivery(conn, org_id, delivery_id, lock=True)
         if delivery is None or delivery.finished_at is not None:
             return  # finished by an earlier run: nothing to do (the job is idempotent)
@@ -180,7 +182,7 @@ class _Marker:
     ) -> None:
         """Commit the recipient's new state before the next step of the exchange."""
         async with self.database.connection() as conn, conn.transaction():
-            await repository.enter_org(conn, self.org_id)
+            await tenancy.enter_org(conn, self.org_id)
             await repository.set_recipient_state(
                 conn,
                 self.org_id,
@@ -216,7 +218,7 @@ def _email(
         ]
     )
     subject = f"Invoice {number}" + (f" from {seller}" if seller else "")
-    safe_number = "".join(c if c.isalnum() or c in "-_." else "_" for c in number) or "invoice"
+    safe_number = safe_filename(number)
     return InvoiceEmail(
         sender=sender,
         recipient=recipient.address,
@@ -232,7 +234,7 @@ def _email(
 
 async def _give_up(database: Database, org_id: UUID, delivery_id: UUID, error: str) -> None:
     async with database.connection() as conn, conn.transaction():
-        await repository.enter_org(conn, org_id)
+        await tenancy.enter_org(conn, org_id)
         delivery = await repository.get_delivery(conn, org_id, delivery_id, lock=True)
         assert delivery is not None
         for recipient in delivery.recipients:
@@ -259,7 +261,7 @@ def outcome(states: list[str]) -> str:
 
 async def _finish(database: Database, org_id: UUID, delivery_id: UUID) -> None:
     async with database.connection() as conn, conn.transaction():
-        await repository.enter_org(conn, org_id)
+        await tenancy.enter_org(conn, org_id)
         delivery = await repository.get_delivery(conn, org_id, delivery_id, lock=True)
         assert delivery is not None
         if delivery.finished_at is not None:

@@ -1,6 +1,7 @@
 """SQL of invoice deliveries: the send request, each recipient's state, the invoice's
 delivery status. Every statement runs under row-level security: the API's requests have
-entered the tenant; the worker enters it with `enter_org` from the job's payload."""
+entered the tenant; the worker enters it with `tenancy.repository.enter_org` from the
+job's payload."""
 
 from __future__ import annotations
 
@@ -39,12 +40,6 @@ class DeliveryRow:
 _RECIPIENT_COLUMNS = (
     "position, address, message_id, state, attempts, smtp_code, smtp_response, sent_at"
 )
-
-
-async def enter_org(conn: Connection, org_id: UUID) -> None:
-    """The worker's way into one tenant's rows, for this transaction only (no user: a job
-    acts for the organisation that enqueued it)."""
-    await conn.execute("SELECT set_config('penvoice.org_id', $1::text, true)", str(org_id))
 
 
 async def insert_delivery(

@@ -267,7 +267,7 @@ def _document(
         return render_invoice_pdf(invoice, lines, max_pages=max_pages, labels=labels)
     from penvoice.documents.hybrid import embed  # noqa: PLC0415
 
-    pdf = render_invoice_pdf(invoice, lines, max_pages=max_pages, pdfa=True)
+    pdf = render_invoice_pdf(invoice, lines, max_pages=max_pages, pdfa=True, labels=labels)
     return embed(pdf, cii, invoice)
 
 
@@ -410,7 +410,7 @@ class InvoicePdf(Response):
         )
         if body is None:
             return  # the client left; the render was stopped
-        name = _filename(self._invoice.number)
+        name = safe_filename(self._invoice.number)
         headers["Content-Disposition"] = f'inline; filename="{name}.pdf"'
         await Response(body, media_type=self.media_type, headers=headers)(scope, receive, send)
 
@@ -440,7 +440,7 @@ async def _departure(receive: Receive) -> None:
         pass
 
 
-def _filename(number: str | None) -> str:
+def safe_filename(number: str | None) -> str:
     """A prefix may hold "/" (INV/2026-): keep file names to safe characters."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", number or "invoice")
 

@@ -15,9 +15,9 @@ from penvoice.einvoices.model import (
     EDocument,
     Party,
     amount_text,
-    decimal_text,
     xml_text,
 )
+from penvoice.invoices.views import decimal_text
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"

@@ -279,7 +279,3 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 def xml_text(value: str) -> str:
     return _NOT_XML.sub("\ufffd", value)
-
-
-def decimal_text(value: Decimal) -> str:
-    return f"{value.normalize():f}"

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
+from penvoice.documents.render import safe_filename
 from penvoice.einvoices import service
 from penvoice.einvoices.schemas import Readiness, RuleViolation
 from penvoice.openapi import PROBLEMS
@@ -66,7 +66,7 @@ async def e_invoice(
     invoice_id: InvoiceID, access: AsViewer, conn: UserTransaction, format_: FormatQuery = "cii"
 ) -> XmlResponse:
     number, body = await service.export(conn, access, invoice_id, format_)
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", number)
+    name = safe_filename(number)
     headers = {
         "Content-Disposition": f'attachment; filename="{name}-{format_}.xml"',
         "Cache-Control": "private, no-store",

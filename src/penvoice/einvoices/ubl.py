@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from penvoice.einvoices.model import EDocument, Party, amount_text, decimal_text, xml_text
+from penvoice.einvoices.model import EDocument, Party, amount_text, xml_text
+from penvoice.invoices.views import decimal_text
 
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"

@@ -32,6 +32,7 @@ from penvoice.recurring import repository
 from penvoice.recurring.calendar import period
 from penvoice.recurring.repository import ScheduleRow
 from penvoice.recurring.service import schedule_rule
+from penvoice.tenancy import repository as tenancy
 from penvoice.tenancy.access import OrgAccess
 
 log = logging.getLogger("penvoice.recurring")
@@ -59,7 +60,7 @@ async def generate(context: JobContext, payload: dict[str, object]) -> None:
 async def generate_next(database: Database, org_id: UUID, schedule_id: UUID, now: datetime) -> bool:
     """Handle the schedule's next period if it is due at `now`; True when one was handled."""
     async with database.connection() as conn, conn.transaction():
-        await repository.enter_org(conn, org_id)
+        await tenancy.enter_org(conn, org_id)
         row = await repository.get_schedule(conn, org_id, schedule_id, for_update=True)
         if row is None or not row.enabled or row.next_run_at is None or row.next_run_at > now:
             return False

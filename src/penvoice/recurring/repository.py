@@ -145,10 +145,6 @@ async def list_runs(conn: Connection, org_id: UUID, schedule_id: UUID) -> list[R
 # --- the worker ---------------------------------------------------------------------------
 
 
-async def enter_org(conn: Connection, org_id: UUID) -> None:
-    await conn.execute("SELECT set_config('penvoice.org_id', $1::text, true)", str(org_id))
-
-
 async def due_schedules(conn: Connection, limit: int = 1000) -> list[tuple[UUID, UUID]]:
     """(org, schedule) of enabled schedules with a period due, across organisations, through
     the sweep's own row-level security policy."""

@@ -29,6 +29,7 @@ from penvoice.db import Database
 from penvoice.events import repository as events
 from penvoice.jobs import repository as jobs
 from penvoice.jobs.kinds import JobContext, JobKind, Periodic
+from penvoice.tenancy import repository as tenancy
 from penvoice.webhooks import repository, targets
 from penvoice.webhooks.repository import MessageRow
 
@@ -123,7 +124,7 @@ async def _deliver_next(
 ) -> bool:
     """Deliver the endpoint's next due message; True when the next one may follow now."""
     async with database.connection() as conn, conn.transaction():
-        await repository.enter_org(conn, org_id)
+        await tenancy.enter_org(conn, org_id)
         endpoint = await repository.get_endpoint(conn, org_id, endpoint_id)
         if endpoint is None or not endpoint.enabled:
             return False
@@ -133,7 +134,7 @@ async def _deliver_next(
         secrets = await repository.signing_secrets(conn, org_id, endpoint_id)
     outcome = await post(endpoint.url, message, secrets, settings)
     async with database.connection() as conn, conn.transaction():
-        await repository.enter_org(conn, org_id)
+        await tenancy.enter_org(conn, org_id)
         await repository.record_attempt(
             conn,
             org_id,

@@ -205,10 +205,6 @@ async def requeue_message(
 # --- the worker ---------------------------------------------------------------------------
 
 
-async def enter_org(conn: Connection, org_id: UUID) -> None:
-    await conn.execute("SELECT set_config('penvoice.org_id', $1::text, true)", str(org_id))
-
-
 async def due_endpoints(conn: Connection, limit: int = 1000) -> list[tuple[UUID, UUID]]:
     """(org, endpoint) of enabled endpoints whose oldest pending message is due. Reads
     across organisations through the sweep's own row-level security policy."""
