@@ -94,8 +94,9 @@ async def create(
         created_by=access.actor,
     )
     await repository.insert(conn, access.org_id, note, lines)
-    settled = invoice.amount_due - applied == 0
-    status = "paid" if settled else invoice.status
+    status = lifecycle.after_payment(
+        invoice.status, invoice.amount_paid, invoice.total, invoice.amount_credited + applied
+    )
     await invoices.apply_credit(conn, access.org_id, invoice_id, applied, refunded, status)
     await events.append(
         conn,
@@ -228,7 +229,7 @@ async def as_document(
     shaped = dataclasses.replace(
         invoice,
         id=note.id,
-        status="open",
+        status=lifecycle.Status.OPEN,
         number=note.number,
         issue_date=note.issue_date,
         due_date=note.issue_date,

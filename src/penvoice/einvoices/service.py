@@ -21,6 +21,7 @@ from penvoice.einvoices.rules import MAX_DIGITS, Violation, check
 from penvoice.errors import Conflict, DocumentNotAvailable, NotFound
 from penvoice.invoices import repository as invoices
 from penvoice.invoices import service as invoice_rules
+from penvoice.invoices.lifecycle import Status
 from penvoice.invoices.repository import InvoiceRow, LineRow
 from penvoice.money import minor_digits
 from penvoice.orgs import repository as orgs
@@ -54,7 +55,7 @@ async def expressible(
 ) -> EDocument | None:
     """The finalized invoice's EN 16931 model when an e-invoice can be made of it (the PDF
     then embeds it), else None."""
-    if invoice.status == "draft":
+    if invoice.status == Status.DRAFT:
         return None
     doc = await document_of(conn, access, invoice, lines)
     return None if check(doc) else doc
@@ -85,7 +86,7 @@ async def document_of(
     conn: Connection, access: OrgAccess, invoice: InvoiceRow, lines: list[LineRow]
 ) -> EDocument:
     seller, buyer = invoice.org_snapshot, invoice.customer_snapshot
-    if invoice.status == "draft":
+    if invoice.status == Status.DRAFT:
         org = await orgs.get_org(conn, access.org_id)
         customer = await customers.get_customer(conn, access.org_id, invoice.customer_id)
         assert org is not None

@@ -7,7 +7,6 @@ nothing (the request's transaction rolls back).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -304,8 +303,6 @@ async def _reprice_with_current_rates(
         lines, totals = price_lines(inputs, dict(rates), invoice.currency)
     except MoneyError as exc:
         raise _not_priceable(exc, stored, rates) from None
-    if _same_figures(stored, lines) and totals == _totals_of(invoice):
-        return invoice  # the rates did not change since the last edit: nothing to rewrite
     await repository.replace_lines(conn, org_id, invoice.id, lines)
     await repository.update_draft(conn, org_id, invoice.id, {}, totals)
     return await _invoice(conn, org_id, invoice.id)
@@ -331,13 +328,6 @@ def _not_priceable(
             "edit the line or the rates, then finalize again."
         )
     return InvoiceNotPriceable(detail, extra=extra)
-
-
-def _same_figures(stored: Sequence[LineRow], priced: Sequence[LineRow]) -> bool:
-    """Every line and line tax as stored, ids aside (a repriced line gets a new id)."""
-    return len(stored) == len(priced) and all(
-        dataclasses.replace(new, id=old.id) == old for old, new in zip(stored, priced, strict=True)
-    )
 
 
 def _totals_of(invoice: InvoiceRow) -> Totals:
