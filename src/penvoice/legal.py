@@ -8,7 +8,7 @@ what an e-invoice carries.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -21,7 +21,6 @@ VatCategory = Literal["S", "Z", "E", "AE", "K", "G", "O"]
 """UNTDID 5305 as EN 16931 uses it: S standard, Z zero rated, E exempt, AE reverse charge,
 K intra-community supply, G export outside the EU, O outside the scope of VAT."""
 
-VAT_CATEGORIES: tuple[VatCategory, ...] = ("S", "Z", "E", "AE", "K", "G", "O")
 EXEMPT_CATEGORIES = frozenset({"E", "AE", "K", "G", "O"})
 """Categories whose VAT breakdown must state an exemption reason (text or VATEX code)."""
 
@@ -133,8 +132,3 @@ ExemptionCode = Annotated[
         description="VATEX code (EN 16931 BT-121); AE, K, G and O imply theirs when empty.",
     ),
 ]
-
-
-def as_json(model: Strict | None) -> dict[str, Any] | None:
-    """A nested value as stored (jsonb) and snapshotted."""
-    return None if model is None else model.model_dump(mode="json")

@@ -68,10 +68,6 @@ def _legal_inputs(invoice: InvoiceRow) -> dict[str, Any]:
     }
 
 
-async def get(conn: Connection, access: OrgAccess, invoice_id: UUID) -> InvoiceRow:
-    return await _invoice(conn, access.org_id, invoice_id)
-
-
 async def create_draft(conn: Connection, access: OrgAccess, body: InvoiceCreate) -> UUID:
     """The new draft's id (the route answers the invoice as the database renders it)."""
     await quotas.check_new_invoice(conn, access.org_id, len(body.lines))

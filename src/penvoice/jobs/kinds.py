@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,9 +17,7 @@ class JobContext:
 
     database: Database
     settings: WorkerSettings
-    job_id: int
     attempt: int  # 0 on the first run; retries after failures count up
-    resources: Mapping[str, object] = field(default_factory=dict)
 
 
 JobHandler = Callable[[JobContext, dict[str, object]], Awaitable[None]]

@@ -62,7 +62,6 @@ class Worker:
         self,
         settings: WorkerSettings,
         kinds: Sequence[JobKind],
-        resources: MutableMapping[str, object] | None = None,
         periodic: Sequence[Periodic] = (),
     ) -> None:
         self.settings = settings
@@ -71,7 +70,6 @@ class Worker:
         self.database = Database(settings, application_name="penvoice-worker")
         revision = os.environ.get("PENVOICE_REVISION", "unknown")
         self.metrics = WorkerMetrics(sorted(self.kinds), __version__, revision)
-        self.resources: MutableMapping[str, object] = resources if resources is not None else {}
         self.consuming = False
         self.draining = False
 
@@ -184,9 +182,7 @@ class Worker:
             context = JobContext(
                 database=self.database,
                 settings=self.settings,
-                job_id=int(job.id),
                 attempt=job.attempts,
-                resources=self.resources,
             )
             metrics.running.labels(kind.name).inc()
             outcome = "error"

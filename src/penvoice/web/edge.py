@@ -105,7 +105,6 @@ class Edge:
         self.database = database
         self.metrics = metrics
         self.state = State()
-        self.max_body_bytes = max_body_bytes
         self._per_principal = per_principal
         self._per_org = per_org
         self._lifespan = lifespan

@@ -119,17 +119,14 @@ class Parameter:
 class Operation:
     method: str
     template: str
-    route: APIRoute
     endpoint: Callable[..., Awaitable[Any]]
     authenticate: bool = False
     transaction: bool = False  # the request's transaction around the endpoint
     pooled: bool = False  # a pooled connection, no transaction: a read in one statement
     enter_user: bool = False  # the principal entered for row-level security
     role: Role | None = None  # organisation access needed (from the `org_id` path parameter)
-    idempotent: bool = False
     parameters: list[Parameter] = field(default_factory=list)
     parameter_model: type[BaseModel] | None = None
-    body_name: str | None = None
     body_adapter: TypeAdapter[Any] | None = None
     body_required: bool = False
     body_default: Any = None
@@ -301,7 +298,6 @@ class _Compiler:
     def body(self, name: str, hint: Any, default: Any) -> Getter:
         operation = self.operation
         annotation, _ = _split_annotated(hint)
-        operation.body_name = name
         operation.body_adapter = TypeAdapter(annotation)
         operation.body_has_lists = '"array"' in json.dumps(operation.body_adapter.json_schema())
         operation.body_required = default is inspect.Parameter.empty
@@ -347,7 +343,6 @@ class _Compiler:
             return _access
         if dependency is claim_dependency:
             operation.authenticate = operation.transaction = operation.enter_user = True
-            operation.idempotent = True
             key_getter = self.parameter(
                 HEADER,
                 "idempotency_key",
@@ -430,7 +425,7 @@ def compile_operation(method: str, template: str, route: APIRoute) -> Operation:
     endpoint = route.endpoint
     if not inspect.iscoroutinefunction(endpoint):
         raise TypeError(f"{method} {template}: endpoints are async")
-    operation = Operation(method, template, route, endpoint)
+    operation = Operation(method, template, endpoint)
     path_names = {part[1:-1] for part in template.split("/") if part.startswith("{")}
     compiler = _Compiler(operation, path_names)
     hints = typing.get_type_hints(endpoint, include_extras=True)
