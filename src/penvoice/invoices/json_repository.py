@@ -126,12 +126,20 @@ FROM invoices {LIST_QUERY_TAIL}"""  # noqa: S608 - fixed text
 _INVOICE_READ = f"""SELECT ctx.role, doc.version, doc.body FROM {ENTERED}
 LEFT JOIN LATERAL ({shifted(_INVOICE)} AND ctx.role IS NOT NULL) AS doc ON true"""  # noqa: S608
 _SUMMARY_LIST_CLAUSE = "ORDER BY created_at DESC, id DESC"
-_SUMMARY_READ = f"""SELECT ctx.role, page.body, page.created_at, page.id FROM {ENTERED}
-LEFT JOIN LATERAL ({
-    shifted(_SUMMARY).replace(
+
+
+def _members_only(page_query: str) -> str:
+    """The page's rows only for a member: the role check goes before its ORDER BY (which
+    must be there, or the query would read rows for anyone)."""
+    if page_query.count(_SUMMARY_LIST_CLAUSE) != 1:
+        raise RuntimeError("the list query's ORDER BY changed: place the role check anew")
+    return page_query.replace(
         _SUMMARY_LIST_CLAUSE, "AND ctx.role IS NOT NULL " + _SUMMARY_LIST_CLAUSE
     )
-}) AS page ON true
+
+
+_SUMMARY_READ = f"""SELECT ctx.role, page.body, page.created_at, page.id FROM {ENTERED}
+LEFT JOIN LATERAL ({_members_only(shifted(_SUMMARY))}) AS page ON true
 ORDER BY page.created_at DESC, page.id DESC"""  # noqa: S608 - fixed text
 
 

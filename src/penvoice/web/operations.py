@@ -183,7 +183,7 @@ class Operation:
     def validate_body(self, call: Call, content_type: str | None) -> None:
         assert self.body_adapter is not None
         body = call.body_bytes
-        if not body.strip():
+        if not body or body.isspace():
             if self.body_required:
                 raise ValidationFailed.for_field("body", "a JSON body is required", "missing")
             call.body = self.body_default

@@ -1,8 +1,8 @@
 """The route table: a request path → its compiled operation and path values.
 
 Templates are matched segment by segment (`{name}` takes any one non-empty segment), among
-the templates with as many segments and the same first literal segments, in declaration
-order — what the framework's router did, without a regular expression per route.
+the templates with as many segments, in declaration order — what the framework's router
+did, without a regular expression per route.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class Match:
     template: str
     operation: Operation | None  # None: the path exists, the method does not (405)
     values: dict[str, str]
-    allowed: tuple[str, ...]
+    allowed: tuple[str, ...]  # the methods of the path, when `operation` is None
 
 
 def parse_template(text: str) -> Template:
@@ -70,5 +70,6 @@ class RouteTable:
             if values is None:
                 continue
             operation = methods.get(method)
-            return Match(template.text, operation, values, tuple(sorted(methods)))
+            allowed = () if operation is not None else tuple(sorted(methods))  # for a 405 only
+            return Match(template.text, operation, values, allowed)
         return None
