@@ -11,31 +11,24 @@ from penvoice.db import Connection
 from penvoice.invoices.repository import InvoiceFilters, filter_args, filter_conditions
 
 # The invoice list's own filter conditions; the customer's name comes from the snapshot
-# taken at finalization, or, for a draft, from the customer as it is now. Every row at once:
-# the benchmark's in-memory control (bench/csv_export.py); the API reads EXPORT_PAGE_QUERY.
-EXPORT_QUERY = f"""
+# taken at finalization, or, for a draft, from the customer as it is now.
+_EXPORT_ROWS = f"""
     SELECT i.id, i.number, i.status,
            coalesce(i.customer_snapshot ->> 'name', c.name) AS customer_name,
            i.currency, i.issue_date, i.due_date, i.subtotal, i.tax_total, i.total,
            i.amount_paid, i.amount_due, i.created_at, i.amount_credited, i.amount_refunded
     FROM invoices i
     JOIN customers c ON c.org_id = i.org_id AND c.id = i.customer_id
-    WHERE {filter_conditions("i")}
-    ORDER BY i.created_at DESC, i.id DESC"""  # noqa: S608 - fixed text
+    WHERE {filter_conditions("i")}"""  # noqa: S608 - fixed text
 
+# Every row at once: the benchmark's in-memory control (bench/csv_export.py).
+EXPORT_QUERY = f"{_EXPORT_ROWS}\n    ORDER BY i.created_at DESC, i.id DESC"
 
-# One page after a keyset position: each page is read in its own short transaction.
-EXPORT_PAGE_QUERY = f"""
-    SELECT i.id, i.number, i.status,
-           coalesce(i.customer_snapshot ->> 'name', c.name) AS customer_name,
-           i.currency, i.issue_date, i.due_date, i.subtotal, i.tax_total, i.total,
-           i.amount_paid, i.amount_due, i.created_at, i.amount_credited, i.amount_refunded
-    FROM invoices i
-    JOIN customers c ON c.org_id = i.org_id AND c.id = i.customer_id
-    WHERE {filter_conditions("i")}
+# What the API reads: one page after a keyset position, each in its own short transaction.
+EXPORT_PAGE_QUERY = f"""{_EXPORT_ROWS}
       AND ($8::timestamptz IS NULL OR (i.created_at, i.id) < ($8, $9))
     ORDER BY i.created_at DESC, i.id DESC
-    LIMIT $10"""  # noqa: S608 - fixed text
+    LIMIT $10"""
 
 
 async def export_page(
