@@ -18,7 +18,6 @@ from decimal import Decimal
 from uuid import UUID
 
 from penvoice import money
-from penvoice.concurrency import check_version
 from penvoice.credit_notes import repository
 from penvoice.credit_notes.repository import CreditLineRow as CreditLineRow  # for the routes
 from penvoice.credit_notes.repository import CreditNoteRow as CreditNoteRow  # the routes' rows
@@ -32,6 +31,7 @@ from penvoice.invoices import lifecycle
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.lifecycle import Move
 from penvoice.invoices.repository import InvoiceRow, LineRow, LineTaxRow
+from penvoice.invoices.service import locked_invoice
 from penvoice.orgs import repository as orgs
 from penvoice.tenancy.access import OrgAccess
 
@@ -45,10 +45,7 @@ async def create(
     body: CreditNoteCreate,
     expected_version: int | None,
 ) -> UUID:
-    invoice = await invoices.get_invoice(conn, access.org_id, invoice_id, for_update=True)
-    if invoice is None:
-        raise NotFound("No invoice with this id.")
-    check_version(expected_version, invoice.version, "invoice")
+    invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.CREDIT)
     issue_date = body.issue_date or datetime.now(UTC).date()
     assert invoice.issue_date is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-from penvoice.concurrency import check_version
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.deliveries import repository
@@ -17,6 +16,7 @@ from penvoice.events import repository as events
 from penvoice.invoices import lifecycle
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.lifecycle import Move
+from penvoice.invoices.service import locked_invoice
 from penvoice.jobs import repository as jobs
 from penvoice.tenancy.access import OrgAccess
 
@@ -38,10 +38,7 @@ async def request_send(
     """Record the send (a delivery, a Message-ID per address), mark the invoice `queued`,
     append `invoice.send_requested`, and enqueue the send job: all in the request's
     transaction, so either all of it happens or none."""
-    invoice = await invoices.get_invoice(conn, access.org_id, invoice_id, for_update=True)
-    if invoice is None:
-        raise NotFound("No such invoice.")
-    check_version(expected_version, invoice.version, "invoice")
+    invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.SEND)
     addresses = body.to
     if addresses is None:

@@ -147,7 +147,7 @@ async def finalize(
     body: FinalizeRequest,
     expected_version: int | None,
 ) -> UUID:
-    invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
+    invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.FINALIZE)
     invoice = await _reprice_with_current_rates(conn, access.org_id, invoice)
     org = await orgs.get_org(conn, access.org_id)
@@ -181,7 +181,7 @@ async def void(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
 ) -> UUID:
     _require_admin(access, "void invoices")
-    invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
+    invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.VOID)
     if invoice.amount_paid > 0:
         raise InvoiceHasPayments(
@@ -198,7 +198,7 @@ async def mark_uncollectible(
     conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
 ) -> UUID:
     _require_admin(access, "mark invoices uncollectible")
-    invoice = await _locked(conn, access.org_id, invoice_id, expected_version)
+    invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.MARK_UNCOLLECTIBLE)
     return await _move_to(
         conn, access, invoice, Move.MARK_UNCOLLECTIBLE, "invoice.marked_uncollectible"
@@ -231,9 +231,11 @@ async def _invoice(conn: Connection, org_id: UUID, invoice_id: UUID) -> InvoiceR
     return invoice
 
 
-async def _locked(
+async def locked_invoice(
     conn: Connection, org_id: UUID, invoice_id: UUID, expected_version: int | None
 ) -> InvoiceRow:
+    """The invoice, locked for this transaction, at the version the client expects (If-Match);
+    every write to an invoice (here, payments, credit notes, sending) starts with it."""
     invoice = await repository.get_invoice(conn, org_id, invoice_id, for_update=True)
     if invoice is None:
         raise NotFound("No invoice with this id.")
@@ -244,7 +246,7 @@ async def _locked(
 async def _editable(
     conn: Connection, org_id: UUID, invoice_id: UUID, expected_version: int | None
 ) -> InvoiceRow:
-    invoice = await _locked(conn, org_id, invoice_id, expected_version)
+    invoice = await locked_invoice(conn, org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.EDIT)
     return invoice
 

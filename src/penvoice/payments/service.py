@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from penvoice import quotas
-from penvoice.concurrency import check_version
 from penvoice.db import Connection
 from penvoice.errors import (
     Forbidden,
@@ -23,7 +22,7 @@ from penvoice.events import repository as events
 from penvoice.invoices import lifecycle
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.lifecycle import Move
-from penvoice.invoices.repository import InvoiceRow
+from penvoice.invoices.service import locked_invoice
 from penvoice.payments import repository
 from penvoice.payments.repository import PaymentRow as PaymentRow  # the routes' row type
 from penvoice.payments.schemas import PaymentCreate
@@ -50,7 +49,7 @@ async def record(
         raise ValidationFailed.for_field(
             "body.paid_on", f"must not be after {latest.isoformat()} (tomorrow, UTC)"
         )
-    invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
+    invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.RECORD_PAYMENT)
     if body.currency != invoice.currency:
         raise ValidationFailed.for_field(
@@ -112,7 +111,7 @@ async def delete(
 ) -> None:
     if not access.at_least("admin"):  # reversing an accounting record
         raise Forbidden("Only admins and owners may delete payments.")
-    invoice = await _locked_invoice(conn, access, invoice_id, expected_version)
+    invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     payment = await repository.get(conn, access.org_id, invoice_id, payment_id)
     if payment is None or payment.deleted_at is not None:
         raise NotFound("No payment with this id on this invoice.")
@@ -144,13 +143,3 @@ async def delete(
             ("invoice", invoice_id),
             {"number": invoice.number},
         )
-
-
-async def _locked_invoice(
-    conn: Connection, access: OrgAccess, invoice_id: UUID, expected_version: int | None
-) -> InvoiceRow:
-    invoice = await invoices.get_invoice(conn, access.org_id, invoice_id, for_update=True)
-    if invoice is None:
-        raise NotFound("No invoice with this id.")
-    check_version(expected_version, invoice.version, "invoice")
-    return invoice
