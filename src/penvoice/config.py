@@ -82,7 +82,7 @@ class Settings(BaseModel):
     pdf_render_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     pdf_render_wait_seconds: Annotated[float, Field(gt=0, le=60)] = 6.0
     pdf_cache_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
-    # Quotas (quotas.py): what one user and one organisation may store. Sized so that no
+    # Quotas (quotas/): what one user and one organisation may store. Sized so that no
     # single account fills the 5 GiB database volume; each has its own problem type.
     quota_orgs_per_user: Annotated[int, Field(ge=1, le=10_000)] = 10
     quota_invoices_per_org: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000

@@ -18,7 +18,8 @@ pass the bound only at commit is rolled back whole, its Idempotency-Key unused).
 An organisation's invoices and lines are read from its `organisation_usage` row, and a
 user's kept responses from their `idempotency_usage` row, which statement-level triggers
 keep exact (migrations 000025 and 000026): a check reads one row whatever the tenant
-stores. The other counts are small (at most 10 and 100) and stop at the bound (`LIMIT`).
+stores. The other counts are small (at most 10 and 100) and stop at the bound (`LIMIT`). The SQL is
+in `quotas/repository.py`; this module holds the rules.
 
 Two concurrent requests of one tenant may both pass a check and overshoot it by one each:
 the bound is soft by at most the tenant's concurrent requests, which the pool bounds.
@@ -39,6 +40,7 @@ from uuid import UUID
 from penvoice.config import Settings
 from penvoice.db import Connection
 from penvoice.errors import PenvoiceError
+from penvoice.quotas import repository
 
 MIB = 1024 * 1024
 
@@ -137,41 +139,19 @@ def using(quotas: Quotas) -> Iterator[None]:
         _current.reset(token)
 
 
-async def _count_up_to(conn: Connection, sql: str, limit: int, *args: object) -> int:
-    """Rows of `sql`, counted only up to `limit` (fixed SQL text of this module)."""
-    count: int = await conn.fetchval(
-        f"SELECT count(*) FROM ({sql} LIMIT ${len(args) + 1}) s",  # noqa: S608
-        *args,
-        limit,
-    )
-    return count
-
-
 async def check_new_org(conn: Connection, subject: str) -> None:
-    """Before a user creates an organisation: the ones they own (their memberships are
-    visible to them under row-level security once the principal is entered)."""
+    """Before a user creates an organisation: the ones they own."""
     limit = current().orgs_per_user
-    owned = await _count_up_to(
-        conn, "SELECT 1 FROM memberships WHERE subject = $1 AND role = 'owner'", limit, subject
-    )
+    owned = await repository.owned_orgs(conn, subject, limit)
     if owned >= limit:
         raise OrgQuotaExceeded(f"You own {limit} organisations, the most one user may.", limit)
-
-
-async def _organisation_usage(conn: Connection, org_id: UUID) -> tuple[int, int]:
-    """The organisation's stored invoices and lines: one row the database's triggers keep
-    (migration 000025); an organisation that never stored an invoice has none yet."""
-    row = await conn.fetchrow(
-        "SELECT invoices, lines FROM organisation_usage WHERE org_id = $1", org_id
-    )
-    return (0, 0) if row is None else (row["invoices"], row["lines"])
 
 
 async def check_new_invoice(conn: Connection, org_id: UUID, new_lines: int) -> None:
     """Before a draft is created: invoices and lines of the organisation, lines of the draft."""
     check_lines_per_invoice(new_lines)
     quotas = current()
-    invoices, lines = await _organisation_usage(conn, org_id)
+    invoices, lines = await repository.organisation_usage(conn, org_id)
     if invoices >= quotas.invoices_per_org:
         raise InvoiceQuotaExceeded(
             f"This organisation has {quotas.invoices_per_org} invoices, the most it may store.",
@@ -189,16 +169,8 @@ def check_lines_per_invoice(new_lines: int) -> None:
 async def check_new_lines(conn: Connection, org_id: UUID, invoice_id: UUID, new_lines: int) -> None:
     """Before a draft's lines are replaced by `new_lines` lines."""
     check_lines_per_invoice(new_lines)
-    row = await conn.fetchrow(
-        """SELECT (SELECT count(*) FROM invoice_lines WHERE org_id = $1 AND invoice_id = $2)
-                      AS replaced,
-                  coalesce((SELECT lines FROM organisation_usage WHERE org_id = $1), 0)
-                      AS stored""",
-        org_id,
-        invoice_id,
-    )
-    assert row is not None
-    _check_lines_per_org(stored=row["stored"], new_lines=new_lines, replaced=row["replaced"])
+    replaced, stored = await repository.lines_of_draft_and_org(conn, org_id, invoice_id)
+    _check_lines_per_org(stored=stored, new_lines=new_lines, replaced=replaced)
 
 
 def _check_lines_per_org(stored: int, new_lines: int, replaced: int) -> None:
@@ -213,13 +185,7 @@ def _check_lines_per_org(stored: int, new_lines: int, replaced: int) -> None:
 async def check_new_payment(conn: Connection, org_id: UUID, invoice_id: UUID) -> None:
     """Before a payment is recorded: every payment of the invoice, deleted ones included."""
     limit = current().payments_per_invoice
-    recorded = await _count_up_to(
-        conn,
-        "SELECT 1 FROM payments WHERE org_id = $1 AND invoice_id = $2",
-        limit,
-        org_id,
-        invoice_id,
-    )
+    recorded = await repository.payments_recorded(conn, org_id, invoice_id, limit)
     if recorded >= limit:
         raise PaymentQuotaExceeded(
             f"This invoice has {limit} payments recorded (deleted ones included), the most "
@@ -231,10 +197,7 @@ async def check_new_payment(conn: Connection, org_id: UUID, invoice_id: UUID) ->
 async def check_new_idempotent_response(conn: Connection, subject: str, size: int) -> None:
     """Before a response is kept for its Idempotency-Key: the user's stored responses."""
     quotas = current()
-    row = await conn.fetchrow(
-        "SELECT responses, bytes FROM idempotency_usage WHERE subject = $1", subject
-    )
-    responses, stored = (0, 0) if row is None else (row["responses"], row["bytes"])
+    responses, stored = await repository.idempotency_usage(conn, subject)
     if responses >= quotas.idempotency_keys_per_user:
         raise IdempotencyQuotaExceeded(
             f"You have {quotas.idempotency_keys_per_user} responses kept for Idempotency-Keys "
