@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from email.utils import parseaddr
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -115,9 +115,9 @@ class Settings(BaseModel):
             raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")
 
-    @field_validator("forwarded_allow_ips", mode="before")
+    @field_validator("forwarded_allow_ips", "cors_origins", mode="before")
     @classmethod
-    def _split_peers(cls, value: object) -> object:
+    def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
@@ -134,13 +134,6 @@ class Settings(BaseModel):
                 raise ValueError(f"{peer!r} is not an IP address or network") from None
         return value
 
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(item.strip() for item in value.split(",") if item.strip())
-        return value
-
     @field_validator("cors_origins")
     @classmethod
     def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -155,14 +148,7 @@ class Settings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Build from environment variables named like the fields, upper-cased."""
-        values = {
-            name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ
-        }
-        try:
-            settings = cls.model_validate(values)
-        except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
-        return settings
+        return _from_environ(cls, environ)
 
 
 class WorkerSettings(BaseModel):
@@ -237,13 +223,7 @@ class WorkerSettings(BaseModel):
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> WorkerSettings:
-        values = {
-            name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ
-        }
-        try:
-            settings = cls.model_validate(values)
-        except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+        settings = _from_environ(cls, environ)
         if settings.smtp_host and not settings.smtp_from:
             raise ConfigError("invalid configuration:\n  SMTP_FROM: is required with SMTP_HOST")
         if (settings.smtp_username is None) != (settings.smtp_password is None):
@@ -260,6 +240,19 @@ def _check_postgres_url(value: SecretStr) -> SecretStr:
     if not parts.hostname and "host=" not in parts.query:
         raise ValueError("must name a host")
     return value
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _from_environ(model: type[_Model], environ: Mapping[str, str]) -> _Model:
+    """The model from environment variables named like its fields, upper-cased; invalid
+    values are a `ConfigError` naming each variable."""
+    values = {name: environ[name.upper()] for name in model.model_fields if name.upper() in environ}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
 
 
 def _describe(exc: ValidationError) -> str:
