@@ -30,7 +30,7 @@ from penvoice.config import Settings
 from penvoice.db import NO_CONNECTION_ERRORS, Database
 from penvoice.errors import ServiceUnavailable, problem_response
 from penvoice.migrate.state import read_schema_state
-from penvoice.schema import SCHEMA_VERSION
+from penvoice.schema import schema_problem
 
 log = logging.getLogger("penvoice.health")
 
@@ -87,13 +87,8 @@ class ReadinessChecks:
                 state = await read_schema_state(conn)
         except NO_CONNECTION_ERRORS as exc:
             return CheckResult(False, f"unreachable ({type(exc).__name__})")
-        if state.dirty:
-            return CheckResult(False, f"schema version {state.version} is dirty")
-        if state.version is None or state.version < SCHEMA_VERSION:
-            return CheckResult(
-                False, f"schema at version {state.version}, this build needs {SCHEMA_VERSION}"
-            )
-        return CheckResult(True)
+        problem = schema_problem(state)
+        return CheckResult(False, problem) if problem else CheckResult(True)
 
     async def keep_keys_loaded(self) -> None:
         """Retry loading the issuer's keys until they are loaded (then the verifier refreshes)."""

@@ -43,7 +43,7 @@ from penvoice.jobs.kinds import JobContext, JobKind, Periodic
 from penvoice.jobs.metrics import WorkerMetrics
 from penvoice.jobs.repository import queue_state
 from penvoice.migrate.state import read_schema_state
-from penvoice.schema import SCHEMA_VERSION
+from penvoice.schema import schema_problem
 
 log = logging.getLogger("penvoice.worker")
 
@@ -232,11 +232,8 @@ class Worker:
             return False, f"timed out after {timeout}s"
         except NO_CONNECTION_ERRORS as exc:
             return False, f"unreachable ({type(exc).__name__})"
-        if state.dirty:
-            return False, f"schema version {state.version} is dirty"
-        if state.version is None or state.version < SCHEMA_VERSION:
-            return False, f"schema at version {state.version}, this build needs {SCHEMA_VERSION}"
-        return True, "ok"
+        problem = schema_problem(state)
+        return (False, problem) if problem else (True, "ok")
 
     async def metrics_text(self) -> bytes:
         queue = self.metrics.queue
