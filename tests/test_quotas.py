@@ -12,6 +12,7 @@ import pytest
 
 from penvoice import quotas
 from penvoice.config import Settings
+from penvoice.payments import repository as payments_repository
 from penvoice.quotas import Quotas
 from tests import conftest
 from tests.conftest import MIGRATIONS_DIR, Api
@@ -185,6 +186,24 @@ async def test_payments_per_invoice_deleted_ones_included(
         f"{billing.base}/invoices/{invoice_id}/payments", headers=billing.headers()
     )
     assert listed.status_code == 200
+    assert len(listed.json()) == 2  # the live and the deleted payment
+
+
+async def test_the_payment_list_is_bounded(
+    billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    draft = await billing.draft([{**LINE, "unit_amount": 10_000}])
+    invoice_id = draft["id"]
+    assert (await billing.post(f"/invoices/{invoice_id}/finalize")).status_code == 200
+    payment = {"amount": 1, "currency": "USD", "paid_on": "2026-11-20", "method": "cash"}
+    for _ in range(3):
+        assert (await billing.post(f"/invoices/{invoice_id}/payments", payment)).is_success
+    monkeypatch.setattr(payments_repository, "MAX_LISTED_PAYMENTS", 2)
+    listed = await billing.api.client.get(
+        f"{billing.base}/invoices/{invoice_id}/payments", headers=billing.headers()
+    )
+    assert listed.status_code == 200
+    assert len(listed.json()) == 2
 
 
 async def test_idempotent_responses_per_user_by_count_and_by_bytes(
