@@ -9,13 +9,14 @@ from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
+from penvoice.recurring.calendar import Frequency
 
 
 @dataclass(frozen=True)
 class ScheduleRow:
     id: UUID
     customer_id: UUID
-    frequency: str
+    frequency: Frequency  # the table's CHECK holds it to these
     cron: str | None
     day_of_month: int | None
     time_of_day: time

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+import dataclasses
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -23,35 +23,15 @@ from penvoice.tenancy.access import OrgAccess
 SUBJECT = "recurring_schedule"
 
 
-def rule_of(
-    frequency: Any,
-    start_date: Any,
-    time_zone: str,
-    time_of_day: time,
-    day_of_month: int | None,
-    cron: str | None,
-    end_date: Any,
-) -> Rule:
-    return Rule(
-        frequency=frequency,
-        start_date=start_date,
-        time_zone=time_zone,
-        time_of_day=time_of_day,
-        day_of_month=day_of_month,
-        cron=cron,
-        end_date=end_date,
-    )
-
-
 def schedule_rule(row: ScheduleRow) -> Rule:
-    return rule_of(
-        row.frequency,
-        row.start_date,
-        row.time_zone,
-        row.time_of_day,
-        row.day_of_month,
-        row.cron,
-        row.end_date,
+    return Rule(
+        frequency=row.frequency,
+        start_date=row.start_date,
+        time_zone=row.time_zone,
+        time_of_day=row.time_of_day,
+        day_of_month=row.day_of_month,
+        cron=row.cron,
+        end_date=row.end_date,
     )
 
 
@@ -75,14 +55,14 @@ async def create(conn: Connection, access: OrgAccess, body: ScheduleCreate) -> S
     customer = await customers.get_customer(conn, access.org_id, body.customer_id)
     if customer is None or customer.archived_at is not None:
         raise ValidationFailed.for_field("body.customer_id", "no such (active) customer")
-    rule = rule_of(
-        body.frequency,
-        body.start_date,
-        body.time_zone,
-        body.local_time,
-        body.day_of_month,
-        body.cron,
-        body.end_date,
+    rule = Rule(
+        frequency=body.frequency,
+        start_date=body.start_date,
+        time_zone=body.time_zone,
+        time_of_day=body.local_time,
+        day_of_month=body.day_of_month,
+        cron=body.cron,
+        end_date=body.end_date,
     )
     first = period(rule, 0)
     values = body.model_dump(mode="python", exclude={"template"})
@@ -146,15 +126,7 @@ async def update(
         if end is not None and end < row.start_date:
             raise ValidationFailed.for_field("body.end_date", "must not be before start_date")
         rule = schedule_rule(row)
-        rule = rule_of(
-            rule.frequency,
-            rule.start_date,
-            rule.time_zone,
-            rule.time_of_day,
-            rule.day_of_month,
-            rule.cron,
-            end,
-        )
+        rule = dataclasses.replace(rule, end_date=end)
         previous = None if row.next_period == 0 else row.next_run_at
         upcoming = _period_at(rule, row, previous)
         changes["next_run_at"] = upcoming
