@@ -30,12 +30,10 @@ from penvoice.events import repository as events
 from penvoice.invoices import lifecycle
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.lifecycle import Move
-from penvoice.invoices.repository import InvoiceRow, LineRow, LineTaxRow
+from penvoice.invoices.repository import NUMBER_DIGITS, InvoiceRow, LineRow, LineTaxRow
 from penvoice.invoices.service import locked_invoice
 from penvoice.orgs import repository as orgs
 from penvoice.tenancy.access import OrgAccess
-
-NUMBER_DIGITS = 6
 
 
 async def create(

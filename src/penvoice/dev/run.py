@@ -24,7 +24,7 @@ import asyncpg
 from penvoice.access import configure_logging
 from penvoice.app import create_app
 from penvoice.config import Settings, WorkerSettings
-from penvoice.dev.issuer import LocalIssuer, load_state, persistent_issuer
+from penvoice.dev.issuer import STATE_FILE, LocalIssuer, load_state, persistent_issuer
 from penvoice.dev.mailbox import LocalMailbox
 from penvoice.dev.postgres import EmbeddedPostgres
 from penvoice.dev.roles import APP_ROLE, OWNER_ROLE, ensure_roles
@@ -163,7 +163,7 @@ def token_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--issuer-dir", type=Path, default=ISSUER_DIR, help=f"default {ISSUER_DIR}")
     args = parser.parse_args(list(argv))
-    if not (args.issuer_dir / "issuer.json").exists():
+    if not (args.issuer_dir / STATE_FILE).exists():
         parser.error(f"no dev issuer in {args.issuer_dir}: run `make run` (penvoice dev) first")
     kid, key, port = load_state(args.issuer_dir)
     if not port:
