@@ -115,7 +115,7 @@ async def _run(context: JobContext, org_id: UUID, delivery_id: UUID) -> None:
         invoice = await invoices.get_invoice(conn, org_id, delivery.invoice_id)
         assert invoice is not None  # deliveries are deleted with their invoice
         lines = await invoices.get_lines(conn, org_id, invoice.id)
-        cii = await einvoices.mail_attachment(conn, org_id, invoice, lines)
+        cii = await einvoices.factur_x_xml(conn, org_id, invoice, lines)
     todo = [r for r in delivery.recipients if r.state in TO_SEND]
     if todo:
         pdf = await asyncio.to_thread(render_invoice_pdf, invoice, lines)

@@ -39,7 +39,9 @@ def _document(media_type: str, description: str, **schema: str) -> dict[int | st
 )
 async def invoice_pdf(invoice_id: InvoiceID, access: AsViewer, conn: UserTransaction) -> InvoicePdf:
     invoice, lines = await service.documented(conn, access, invoice_id)
-    return InvoicePdf(invoice, lines, await einvoices.factur_x_xml(conn, access, invoice, lines))
+    return InvoicePdf(
+        invoice, lines, await einvoices.factur_x_xml(conn, access.org_id, invoice, lines)
+    )
 
 
 @router.get(

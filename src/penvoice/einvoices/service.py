@@ -12,7 +12,6 @@ import dataclasses
 from typing import Literal
 from uuid import UUID
 
-from penvoice.auth import Principal
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
 from penvoice.einvoices.build import build
@@ -47,54 +46,43 @@ async def document(conn: Connection, access: OrgAccess, invoice_id: UUID) -> EDo
     if invoice is None:
         raise NotFound("No invoice with this id.")
     lines = await invoices.get_lines(conn, access.org_id, invoice_id)
-    return await document_of(conn, access, invoice, lines)
+    return await document_of(conn, access.org_id, invoice, lines)
 
 
 async def expressible(
-    conn: Connection, access: OrgAccess, invoice: InvoiceRow, lines: list[LineRow]
+    conn: Connection, org_id: UUID, invoice: InvoiceRow, lines: list[LineRow]
 ) -> EDocument | None:
     """The finalized invoice's EN 16931 model when an e-invoice can be made of it (the PDF
     then embeds it), else None."""
     if invoice.status == Status.DRAFT:
         return None
-    doc = await document_of(conn, access, invoice, lines)
+    doc = await document_of(conn, org_id, invoice, lines)
     return None if check(doc) else doc
 
 
-async def mail_attachment(
+async def factur_x_xml(
     conn: Connection, org_id: UUID, invoice: InvoiceRow, lines: list[LineRow]
 ) -> bytes | None:
-    """For the job that emails a finalized invoice (no user: the organisation is entered
-    already): its CII XML when an e-invoice can be made of it, else None (the mail carries
-    the PDF only)."""
-    worker = Principal(
-        subject="penvoice-worker", email=None, email_verified=False, name=None, username=None
-    )
-    return await factur_x_xml(conn, OrgAccess(org_id, worker, "viewer"), invoice, lines)
-
-
-async def factur_x_xml(
-    conn: Connection, access: OrgAccess, invoice: InvoiceRow, lines: list[LineRow]
-) -> bytes | None:
-    """The CII XML the invoice's PDF embeds as Factur-X, or None when no e-invoice can be
-    made of it (a draft, or rules it breaks: the PDF is then a plain one)."""
-    doc = await expressible(conn, access, invoice, lines)
+    """The CII XML the invoice's PDF (and the email sending it) embeds as Factur-X, or None
+    when no e-invoice can be made of it (a draft, or rules it breaks: the PDF is then a plain
+    one, and the mail carries the PDF only). The organisation is entered already."""
+    doc = await expressible(conn, org_id, invoice, lines)
     return None if doc is None else render(doc, "cii")
 
 
 async def document_of(
-    conn: Connection, access: OrgAccess, invoice: InvoiceRow, lines: list[LineRow]
+    conn: Connection, org_id: UUID, invoice: InvoiceRow, lines: list[LineRow]
 ) -> EDocument:
     seller, buyer = invoice.org_snapshot, invoice.customer_snapshot
     if invoice.status == Status.DRAFT:
-        org = await orgs.get_org(conn, access.org_id)
-        customer = await customers.get_customer(conn, access.org_id, invoice.customer_id)
+        org = await orgs.get_org(conn, org_id)
+        customer = await customers.get_customer(conn, org_id, invoice.customer_id)
         assert org is not None
         assert customer is not None
         seller = invoice_rules.org_snapshot(org)
         buyer = invoice_rules.customer_snapshot(customer)
         wanted = sorted({tax.tax_rate_id for line in lines for tax in line.taxes})
-        rates = await taxes.rates_by_ids(conn, access.org_id, wanted)
+        rates = await taxes.rates_by_ids(conn, org_id, wanted)
         lines = [
             dataclasses.replace(
                 line,
@@ -110,7 +98,7 @@ async def document_of(
             )
             for line in lines
         ]
-    ids = {"org_id": str(access.org_id)}
+    ids = {"org_id": str(org_id)}
     return build(invoice, lines, seller, buyer, ids)
 
 
