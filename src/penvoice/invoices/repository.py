@@ -430,7 +430,7 @@ _FINALIZED_EVENTS = event_ctes(
             jsonb_build_object('number', finalized.number, 'total', finalized.total)),
            (2, 'invoice.paid', jsonb_build_object('number', finalized.number))
        ) AS e (position, type, data)
-       WHERE e.position = 1 OR $8
+       WHERE e.position = 1 OR $8 = 'paid'
        ORDER BY e.position"""
 )
 
@@ -444,10 +444,10 @@ async def finalize(
     dates: tuple[date, date],
     snapshots: tuple[dict[str, Any], dict[str, Any]],
     actor: str,
-    paid: bool,
+    status: str,
 ) -> str | None:
     """Take the organisation's next number, finalize the draft with it and append its events
-    (`invoice.finalized`, and `invoice.paid` when nothing is due), in one statement: the
+    (`invoice.finalized`, and `invoice.paid` when `status` is paid), in one statement: the
     counter row stays locked until commit (gapless numbering; a failed finalization rolls
     its number back). The number (`prefix` + at least `NUMBER_DIGITS` digits), or `None`
     when the counter is exhausted (at `COUNTER_MAX`) and nothing changed."""
@@ -456,14 +456,14 @@ async def finalize(
                UPDATE invoice_number_counters SET next_number = next_number + 1
                WHERE org_id = $1 AND next_number < $10 RETURNING next_number - 1 AS sequence),
          finalized AS (
-           UPDATE invoices SET status = CASE WHEN $8 THEN 'paid' ELSE 'open' END,
+           UPDATE invoices SET status = $8,
                sequence = taken.sequence,
                number = $3 || lpad(taken.sequence::text,
                                    greatest({NUMBER_DIGITS}, length(taken.sequence::text)), '0'),
                issue_date = $4, due_date = $5,
                org_snapshot = $6, customer_snapshot = $7,
                finalized_at = now(), finalized_by = $9,
-               paid_at = CASE WHEN $8 THEN now() END,
+               paid_at = CASE WHEN $8 = 'paid' THEN now() END,
                version = version + 1, updated_at = now()
            FROM taken
            WHERE org_id = $1 AND id = $2
@@ -477,7 +477,7 @@ async def finalize(
         dates[1],
         json.dumps(snapshots[0]),
         json.dumps(snapshots[1]),
-        paid,
+        status,
         actor,
         COUNTER_MAX,
     )

@@ -158,7 +158,6 @@ async def finalize(
     due_date = body.due_date or issue_date + timedelta(days=org.payment_terms_days)
     if due_date < issue_date:
         raise ValidationFailed.for_field("body.due_date", "must not be before the issue date")
-    paid = lifecycle.after_finalize(invoice.amount_due) is lifecycle.Status.PAID
     number = await repository.finalize(
         conn,
         access.org_id,
@@ -167,7 +166,7 @@ async def finalize(
         dates=(issue_date, due_date),
         snapshots=(org_snapshot(org), customer_snapshot(customer)),
         actor=access.actor,
-        paid=paid,
+        status=lifecycle.after_finalize(invoice.amount_due),
     )
     if number is None:
         raise InvoiceNumbersExhausted(
