@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from penvoice.db import Connection
-from penvoice.invoices.repository import LIST_QUERY_TAIL, InvoiceFilters, list_args
+from penvoice.invoices.repository import LIST_QUERY_TAIL, InvoiceFilters, list_args, overdue
 from penvoice.tenancy.repository import ENTERED, entered_args, shifted
 
 _TAXES = """coalesce((
@@ -55,7 +55,7 @@ _INVOICE = f"""SELECT i.version, json_build_object(
     'id', i.id,
     'customer_id', i.customer_id,
     'status', i.status,
-    'overdue', (i.status = 'open' AND i.due_date < current_date),
+    'overdue', {overdue("i")},
     'currency', i.currency,
     'number', i.number,
     'issue_date', i.issue_date,
@@ -107,7 +107,7 @@ _SUMMARY = f"""SELECT json_build_object(
     'id', id,
     'customer_id', customer_id,
     'status', status,
-    'overdue', (status = 'open' AND due_date < current_date),
+    'overdue', {overdue()},
     'currency', currency,
     'number', number,
     'issue_date', issue_date,

@@ -53,7 +53,13 @@ class InvoiceRow:
     overdue: bool
 
 
-_OVERDUE = "(status = 'open' AND due_date < current_date) AS overdue"
+def overdue(alias: str = "") -> str:
+    """The SQL of `overdue`: derived (open and past due), never stored."""
+    i = f"{alias}." if alias else ""
+    return f"({i}status = 'open' AND {i}due_date < current_date)"
+
+
+_OVERDUE = f"{overdue()} AS overdue"
 
 
 def _select_list(names: Iterable[str]) -> str:
@@ -141,7 +147,7 @@ def filter_conditions(alias: str = "") -> str:
       AND ($2::text IS NULL OR {i}status = $2)
       AND ($3::uuid IS NULL OR {i}customer_id = $3)
       AND ($4::boolean IS NULL
-           OR $4 = ({i}status = 'open' AND {i}due_date < current_date))
+           OR $4 = {overdue(alias)})
       AND ($5::date IS NULL OR {i}issue_date >= $5)
       AND ($6::date IS NULL OR {i}issue_date <= $6)
       AND ($7::text IS NULL OR {i}number = $7)"""
