@@ -46,7 +46,7 @@ from penvoice.db import (
     request_transaction,
     unstorable_text,
 )
-from penvoice.errors import PenvoiceError, ServiceUnavailable, problem_response
+from penvoice.errors import NotFound, PenvoiceError, ServiceUnavailable, problem_response
 from penvoice.idempotency.keys import IdempotentReplay, replay_response
 from penvoice.limits import PayloadTooLarge, url_is_utf8
 from penvoice.metrics import UNMATCHED_ROUTE, HttpMetrics
@@ -79,10 +79,6 @@ _new_request_id = _RequestIds()
 _JSON = [(b"content-type", b"application/json")]
 Lifespan = Callable[["Edge"], AbstractAsyncContextManager[None]]
 Handler = Callable[[Scope, Receive, Send], Any]
-
-
-class ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
 
 
 class Edge:
@@ -252,7 +248,9 @@ class Edge:
                 await _send_response(preflight, scope, receive, send)
                 return
         if not url_is_utf8(scope):
-            raise _BadUrl()
+            raise PenvoiceError(  # 400 bad-request
+                "The path or query string is not valid UTF-8 once percent-decoded."
+            )
         match = self.routes.match(method, path)
         if match is None:
             if path == "/openapi.json" and method == "GET":
@@ -263,7 +261,7 @@ class Edge:
             if path != "/" and self.routes.match(method, other) is not None:
                 await _send_response(_redirect(scope, other), scope, receive, send)
                 return
-            raise _NoRoute()
+            raise NotFound("No resource at this path.")
         scope["state"]["route"] = match.template
         if match.operation is None:
             raise _MethodNotAllowed(match.allowed)
@@ -345,7 +343,7 @@ class Edge:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise ClientGone()
+                raise PenvoiceError("The client went away.")  # before its body arrived
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -433,15 +431,6 @@ def _redirect(scope: Scope, path: str) -> Response:
     return Response(status_code=307, headers={"Location": location})
 
 
-class _NoRoute(PenvoiceError):
-    status = 404
-    slug = "not-found"
-    title = "Not found"
-
-    def __init__(self) -> None:
-        super().__init__("No resource at this path.")
-
-
 class _MethodNotAllowed(PenvoiceError):
     status = 405
     slug = "method-not-allowed"
@@ -453,22 +442,11 @@ class _MethodNotAllowed(PenvoiceError):
         )
 
 
-class _BadUrl(PenvoiceError):
-    status = 400
-    slug = "bad-request"
-    title = "Bad request"
-
-    def __init__(self) -> None:
-        super().__init__("The path or query string is not valid UTF-8 once percent-decoded.")
-
-
 def _problem_for(exc: Exception, scope: Scope) -> Response:
     if isinstance(exc, PenvoiceError):
         return exc.response()
     if isinstance(exc, IdempotentReplay):
         return replay_response(exc.stored)
-    if isinstance(exc, ClientGone):
-        return problem_response(400, "bad-request", "Bad request", "The client went away.")
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
         return database_unavailable(exc)
     if isinstance(exc, UNSTORABLE_TEXT_ERRORS):
