@@ -19,20 +19,31 @@ access_log = logging.getLogger("penvoice.access")
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
+def json_line(
+    when: datetime, level: str, logger: str, message: str, fields: dict[str, Any]
+) -> str:
+    """One log line's JSON: the time, level, logger and message, then the record's fields."""
+    entry = {
+        "time": when.isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        **fields,
+    }
+    return json.dumps(entry, default=str, ensure_ascii=False)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _RESERVED and not key.startswith("_")
         }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+            fields["exception"] = self.formatException(record.exc_info)
+        when = datetime.fromtimestamp(record.created, UTC)
+        return json_line(when, record.levelname.lower(), record.name, record.getMessage(), fields)
 
 
 def configure_logging(level: str) -> None:
@@ -79,14 +90,7 @@ class AccessLog:
         if handler is None:
             access_log.info("request", extra=fields)
             return
-        entry = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": "info",
-            "logger": access_log.name,
-            "message": "request",
-            **fields,
-        }
-        line = json.dumps(entry, default=str, ensure_ascii=False) + "\n"
+        line = json_line(datetime.now(UTC), "info", access_log.name, "request", fields) + "\n"
         with handler.lock or contextlib.nullcontext():
             handler.stream.write(line)
             handler.flush()
