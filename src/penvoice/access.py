@@ -19,9 +19,7 @@ access_log = logging.getLogger("penvoice.access")
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
-def json_line(
-    when: datetime, level: str, logger: str, message: str, fields: dict[str, Any]
-) -> str:
+def json_line(when: datetime, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
     """One log line's JSON: the time, level, logger and message, then the record's fields."""
     entry = {
         "time": when.isoformat(timespec="milliseconds"),
