@@ -75,10 +75,14 @@ def id_key(values: list[str]) -> int:
 
 def page_of(items: list[T], limit: int, key: Callable[[T], tuple[Any, ...]]) -> Page[T]:
     """Repositories fetch `limit + 1` rows; the extra one says whether a next page exists."""
-    if len(items) <= limit:
-        return Page(items=items, next_cursor=None)
-    shown = items[:limit]
-    return Page(items=shown, next_cursor=encode_cursor(*key(shown[-1])))
+    return page_ending(items[:limit], len(items) > limit, key)
+
+
+def page_ending(items: list[T], more: bool, key: Callable[[T], tuple[Any, ...]]) -> Page[T]:
+    """A page whose end the repository chose (a row limit, or a byte budget): `more` says
+    whether rows follow the last of `items`."""
+    cursor = encode_cursor(*key(items[-1])) if more and items else None
+    return Page(items=items, next_cursor=cursor)
 
 
 def page_json(items: list[tuple[bytes, tuple[Any, ...]]], limit: int) -> bytes:

@@ -13,13 +13,19 @@ pass the bound only at commit is rolled back whole, its Idempotency-Key unused).
 - payments per invoice, deleted ones included (they stay stored): QUOTA_PAYMENTS_PER_INVOICE
   (100), 409 payment-quota-exceeded;
 - responses kept for Idempotency-Keys per user (48 h each): QUOTA_IDEMPOTENCY_KEYS_PER_USER
-  (5,000) and QUOTA_IDEMPOTENCY_BYTES_PER_USER (64 MiB), 409 idempotency-quota-exceeded.
+  (5,000) and QUOTA_IDEMPOTENCY_BYTES_PER_USER (64 MiB), 409 idempotency-quota-exceeded;
+- webhook endpoints per organisation: QUOTA_WEBHOOK_ENDPOINTS_PER_ORG (20), 409
+  webhook-endpoint-quota-exceeded. Each event is written once per subscribed endpoint in
+  the event's own statement, so this also bounds what one write of the tenant fans out to;
+- recurring schedules per organisation: QUOTA_RECURRING_SCHEDULES_PER_ORG (100), 409
+  schedule-quota-exceeded. A schedule stores an invoice template (up to 250 lines, 1.5 MB).
 
 An organisation's invoices and lines are read from its `organisation_usage` row, and a
 user's kept responses from their `idempotency_usage` row, which statement-level triggers
 keep exact (migrations 000025 and 000026): a check reads one row whatever the tenant
-stores. The other counts are small (at most 10 and 100) and stop at the bound (`LIMIT`). The SQL is
-in `quotas/repository.py`; this module holds the rules.
+stores. The other counts are of few rows (organisations, payments, endpoints, schedules) and
+stop at their bound (`LIMIT`). The SQL is in `quotas/repository.py`; this module holds the
+rules.
 
 Two concurrent requests of one tenant may both pass a check and overshoot it by one each:
 the bound is soft by at most the tenant's concurrent requests, which the pool bounds.
@@ -92,6 +98,18 @@ class IdempotencyBytesExceeded(IdempotencyQuotaExceeded):
     quota = "idempotency_bytes_per_user"
 
 
+class WebhookEndpointQuotaExceeded(QuotaExceeded):
+    slug = "webhook-endpoint-quota-exceeded"
+    title = "Webhook endpoint quota reached"
+    quota = "webhook_endpoints_per_org"
+
+
+class ScheduleQuotaExceeded(QuotaExceeded):
+    slug = "schedule-quota-exceeded"
+    title = "Recurring schedule quota reached"
+    quota = "recurring_schedules_per_org"
+
+
 @dataclass(frozen=True)
 class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
     orgs_per_user: int = 10
@@ -101,6 +119,8 @@ class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
     payments_per_invoice: int = 100
     idempotency_keys_per_user: int = 5_000
     idempotency_bytes_per_user: int = 64 * MIB
+    webhook_endpoints_per_org: int = 20
+    recurring_schedules_per_org: int = 100
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
@@ -112,6 +132,8 @@ class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
             payments_per_invoice=settings.quota_payments_per_invoice,
             idempotency_keys_per_user=settings.quota_idempotency_keys_per_user,
             idempotency_bytes_per_user=settings.quota_idempotency_bytes_per_user,
+            webhook_endpoints_per_org=settings.quota_webhook_endpoints_per_org,
+            recurring_schedules_per_org=settings.quota_recurring_schedules_per_org,
         )
 
 
@@ -209,4 +231,22 @@ async def check_new_idempotent_response(conn: Connection, subject: str, size: in
             f"Your responses kept for Idempotency-Keys would exceed "
             f"{quotas.idempotency_bytes_per_user} bytes; retry later or without the header.",
             quotas.idempotency_bytes_per_user,
+        )
+
+
+async def check_new_webhook_endpoint(conn: Connection, org_id: UUID) -> None:
+    """Before an endpoint is registered: the organisation's endpoints, disabled ones too."""
+    limit = current().webhook_endpoints_per_org
+    if await repository.webhook_endpoints(conn, org_id, limit) >= limit:
+        raise WebhookEndpointQuotaExceeded(
+            f"This organisation has {limit} webhook endpoints, the most it may.", limit
+        )
+
+
+async def check_new_schedule(conn: Connection, org_id: UUID) -> None:
+    """Before a recurring schedule is created: the organisation's schedules, ended ones too."""
+    limit = current().recurring_schedules_per_org
+    if await repository.recurring_schedules(conn, org_id, limit) >= limit:
+        raise ScheduleQuotaExceeded(
+            f"This organisation has {limit} recurring schedules, the most it may.", limit
         )

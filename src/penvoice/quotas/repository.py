@@ -63,3 +63,25 @@ async def idempotency_usage(conn: Connection, subject: str) -> tuple[int, int]:
         "SELECT responses, bytes FROM idempotency_usage WHERE subject = $1", subject
     )
     return (0, 0) if row is None else (row["responses"], row["bytes"])
+
+
+async def webhook_endpoints(conn: Connection, org_id: UUID, up_to: int) -> int:
+    """The organisation's webhook endpoints, counted up to `up_to`."""
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints
+                                 WHERE org_id = $1 LIMIT $2) s""",
+        org_id,
+        up_to,
+    )
+    return count
+
+
+async def recurring_schedules(conn: Connection, org_id: UUID, up_to: int) -> int:
+    """The organisation's recurring schedules, counted up to `up_to`."""
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM (SELECT 1 FROM recurring_schedules
+                                 WHERE org_id = $1 LIMIT $2) s""",
+        org_id,
+        up_to,
+    )
+    return count

@@ -50,6 +50,7 @@ _SCHEDULE = (
     "end_date, template, auto_finalize, auto_send, missed_policy, enabled, next_period, "
     "next_run_at, version, created_at, updated_at"
 )
+_SCHEDULE_FIELDS = tuple(_SCHEDULE.split(", "))
 _UPDATABLE = {
     "enabled",
     "end_date",
@@ -63,7 +64,7 @@ _UPDATABLE = {
 
 
 def _schedule(row: Any) -> ScheduleRow:
-    values = dict(row)
+    values = {name: row[name] for name in _SCHEDULE_FIELDS}
     values["template"] = json.loads(values["template"])
     return ScheduleRow(**values)
 
@@ -97,13 +98,38 @@ async def get_schedule(
     return _schedule(row) if row else None
 
 
-async def list_schedules(conn: Connection, org_id: UUID) -> list[ScheduleRow]:
+# A page of the schedule list ends once its templates reach this many bytes (as JSON text,
+# `template_bytes`, migration 000027); it always holds at least one schedule. A template may
+# be 1.5 MB, so a page answers at most about 2.5 MB whatever `limit` asks for.
+SCHEDULE_PAGE_BYTES = 1024 * 1024
+
+
+async def list_schedules(
+    conn: Connection, org_id: UUID, *, limit: int, after: tuple[datetime, UUID] | None
+) -> tuple[list[ScheduleRow], bool]:
+    """Oldest first, after the (created_at, id) `after`: up to `limit` schedules, fewer once
+    their templates reach SCHEDULE_PAGE_BYTES; and whether more follow."""
+    after_created, after_id = after or (None, None)
     rows = await conn.fetch(
-        f"""SELECT {_SCHEDULE} FROM recurring_schedules WHERE org_id = $1
-            ORDER BY created_at, id LIMIT 100""",  # noqa: S608 - fixed list
+        f"""SELECT {_SCHEDULE}, remaining FROM (
+                SELECT {_SCHEDULE},
+                       sum(template_bytes) OVER page - template_bytes AS bytes_before,
+                       row_number() OVER page AS n,
+                       count(*) OVER () AS remaining
+                FROM recurring_schedules
+                WHERE org_id = $1
+                  AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
+                WINDOW page AS (ORDER BY created_at, id)) s
+            WHERE n <= $4 AND bytes_before < $5
+            ORDER BY created_at, id""",  # noqa: S608 - fixed list
         org_id,
+        after_created,
+        after_id,
+        limit,
+        SCHEDULE_PAGE_BYTES,
     )
-    return [_schedule(row) for row in rows]
+    more = bool(rows) and rows[0]["remaining"] > len(rows)
+    return [_schedule(row) for row in rows], more
 
 
 async def update_schedule(

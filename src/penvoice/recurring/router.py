@@ -11,13 +11,21 @@ from fastapi import APIRouter, Path, Response
 from penvoice.concurrency import ExpectedVersion, etag
 from penvoice.idempotency.keys import IdempotentRequest
 from penvoice.openapi import PROBLEMS
+from penvoice.pagination import (
+    DEFAULT_LIMIT,
+    CursorParam,
+    Limit,
+    Page,
+    created_id_key,
+    decode_cursor,
+    page_ending,
+)
 from penvoice.recurring import service
 from penvoice.recurring.schemas import (
     Run,
     RunList,
     Schedule,
     ScheduleCreate,
-    ScheduleList,
     ScheduleUpdate,
 )
 from penvoice.recurring.service import RunRow, ScheduleRow
@@ -65,12 +73,19 @@ async def create_schedule(
 
 @router.get(
     LIST,
-    summary="List recurring schedules",
-    response_model=ScheduleList,
+    summary="List recurring schedules, oldest first (a page ends early at about 1 MiB)",
+    response_model=Page[Schedule],
     responses=PROBLEMS(401, 404, 422),
 )
-async def list_schedules(access: AsViewer, conn: UserTransaction) -> ScheduleList:
-    return ScheduleList(items=[_view(row) for row in await service.list_all(conn, access)])
+async def list_schedules(
+    access: AsViewer,
+    conn: UserTransaction,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[Schedule]:
+    after = decode_cursor(cursor, created_id_key) if cursor else None
+    rows, more = await service.list_page(conn, access, limit=limit, after=after)
+    return page_ending([_view(row) for row in rows], more, key=lambda s: (s.created_at, s.id))
 
 
 @router.get(

@@ -104,10 +104,6 @@ class Schedule(BaseModel):
     updated_at: datetime
 
 
-class ScheduleList(BaseModel):
-    items: list[Schedule]
-
-
 class Run(BaseModel):
     period: int
     period_date: date

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from penvoice import quotas
 from penvoice.concurrency import check_version
 from penvoice.customers import repository as customers
 from penvoice.db import Connection
@@ -55,6 +57,7 @@ async def create(conn: Connection, access: OrgAccess, body: ScheduleCreate) -> S
     customer = await customers.get_customer(conn, access.org_id, body.customer_id)
     if customer is None or customer.archived_at is not None:
         raise ValidationFailed.for_field("body.customer_id", "no such (active) customer")
+    await quotas.check_new_schedule(conn, access.org_id)
     rule = Rule(
         frequency=body.frequency,
         start_date=body.start_date,
@@ -94,8 +97,10 @@ async def get(conn: Connection, access: OrgAccess, schedule_id: UUID) -> Schedul
     return await _schedule(conn, access, schedule_id)
 
 
-async def list_all(conn: Connection, access: OrgAccess) -> list[ScheduleRow]:
-    return await repository.list_schedules(conn, access.org_id)
+async def list_page(
+    conn: Connection, access: OrgAccess, *, limit: int, after: tuple[datetime, UUID] | None
+) -> tuple[list[ScheduleRow], bool]:
+    return await repository.list_schedules(conn, access.org_id, limit=limit, after=after)
 
 
 async def update(

@@ -7,6 +7,7 @@ import base64
 import secrets
 from uuid import UUID
 
+from penvoice import quotas
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
 from penvoice.errors import NotFound, ValidationFailed
@@ -47,6 +48,7 @@ async def create(
     conn: Connection, access: OrgAccess, body: EndpointCreate, *, allow_private: bool
 ) -> tuple[EndpointRow, str]:
     await check_target(body.url, allow_private=allow_private)
+    await quotas.check_new_webhook_endpoint(conn, access.org_id)
     types = list(dict.fromkeys(body.event_types))
     endpoint = await repository.insert_endpoint(
         conn, access.org_id, body.url, body.description, types, access.actor

@@ -1,0 +1,1 @@
+ALTER TABLE recurring_schedules DROP COLUMN template_bytes;
