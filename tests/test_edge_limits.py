@@ -15,6 +15,7 @@ from penvoice.config import Settings
 from penvoice.dev.issuer import LocalIssuer
 from penvoice.web.ratelimit import TokenBuckets
 from tests.conftest import Api, app_environ, running_app
+from tests.customers.helpers import add_member
 
 pytestmark = pytest.mark.anyio
 RATE_LIMITED = "https://penvoice.app/problems/rate-limited"
@@ -73,20 +74,24 @@ async def test_a_principal_over_its_rate_gets_429_then_recovers(
 
 
 async def test_an_organisation_over_its_rate_gets_429_whoever_asks(
-    database_url: str, issuer: LocalIssuer
+    database_url: str, admin_database_url: str, issuer: LocalIssuer
 ) -> None:
     environ = app_environ(database_url, issuer, RATE_LIMIT_PER_ORG="1", RATE_LIMIT_ORG_BURST="3")
     async with running_app(environ) as (app, client):
         api = Api(client=client, issuer=issuer, app=app)
         org = await api.create_org("owner-x")
+        await add_member(admin_database_url, org["id"], "member-x", "member")
         url = f"/v1/orgs/{org['id']}"
         statuses = [
             (await client.get(url, headers=api.auth("owner-x"))).status_code for _ in range(4)
         ]
+        member = await client.get(url, headers=api.auth("member-x"))  # another principal
         other_org = await api.create_org("owner-y")
         elsewhere = await client.get(f"/v1/orgs/{other_org['id']}", headers=api.auth("owner-y"))
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3] == 429
+    assert member.status_code == 429
+    assert member.json()["type"] == RATE_LIMITED
     assert elsewhere.status_code == 200
 
 

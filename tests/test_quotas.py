@@ -131,8 +131,10 @@ async def test_lines_per_invoice_and_per_organisation(
 
         draft = await billing.draft([LINE] * 3)
         path = f"{billing.base}/invoices/{draft['id']}"
+        before = await _counts(admin_database_url)
         too_long = await client.patch(path, json={"lines": [LINE] * 4}, headers=billing.headers())
         _refused(too_long, 422, "line-quota-exceeded", "lines_per_invoice", 3)
+        assert await _counts(admin_database_url) == before
 
         before = await _counts(admin_database_url)
         refused = await billing.post(
@@ -143,12 +145,14 @@ async def test_lines_per_invoice_and_per_organisation(
 
         # Replacing a draft's lines counts only the difference.
         second = await billing.draft([LINE] * 2)  # 5 lines in all
+        before = await _counts(admin_database_url)
         grown = await client.patch(
             f"{billing.base}/invoices/{second['id']}",
             json={"lines": [LINE] * 3},
             headers=billing.headers(),
         )
         _refused(grown, 409, "line-quota-exceeded", "lines_per_org", 5)
+        assert await _counts(admin_database_url) == before
         same = await client.patch(path, json={"lines": [LINE] * 3}, headers=billing.headers())
         assert same.status_code == 200, same.text
         shrunk = await client.patch(path, json={"lines": [LINE]}, headers=billing.headers())
@@ -179,7 +183,10 @@ async def test_payments_per_invoice_deleted_ones_included(
         )
         assert deleted.status_code == 204, deleted.text
         before = await _counts(admin_database_url)
-        refused = await billing.post(f"/invoices/{invoice_id}/payments", payment)
+        key = str(uuid.uuid4())
+        refused = await billing.post(
+            f"/invoices/{invoice_id}/payments", payment, **{"Idempotency-Key": key}
+        )
         _refused(refused, 409, "payment-quota-exceeded", "payments_per_invoice", 2)
         assert await _counts(admin_database_url) == before
     listed = await billing.api.client.get(
@@ -187,6 +194,11 @@ async def test_payments_per_invoice_deleted_ones_included(
     )
     assert listed.status_code == 200
     assert len(listed.json()) == 2  # the live and the deleted payment
+    with quotas.using(Quotas(payments_per_invoice=3)):
+        retried = await billing.post(
+            f"/invoices/{invoice_id}/payments", payment, **{"Idempotency-Key": key}
+        )
+    assert retried.status_code == 201, retried.text  # the key was not used up
 
 
 async def test_the_payment_list_is_bounded(
@@ -232,11 +244,13 @@ async def test_idempotent_responses_per_user_by_count_and_by_bytes(
     finally:
         await conn.close()
     with quotas.using(Quotas(idempotency_bytes_per_user=kept + 100)):
+        before = await _counts(admin_database_url)
         refused = await create("D" * 200, str(uuid.uuid4()))  # a response of over 200 bytes
         _refused(
             refused, 409, "idempotency-quota-exceeded", "idempotency_bytes_per_user", kept + 100
         )
         assert (await create("D", str(uuid.uuid4()))).status_code == 409  # nor a short one
+        assert await _counts(admin_database_url) == before
 
 
 async def _usage(admin_url: str) -> dict[str, tuple[int, int]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -86,6 +86,15 @@ async def _metric(client: httpx.AsyncClient, series: str) -> float:
         if name == series:
             return float(value)
     return 0.0
+
+
+async def _exports_in_progress(
+    client: httpx.AsyncClient, reached: Callable[[float], bool], within: float = 10.0
+) -> None:
+    started = time.monotonic()
+    while not reached(await _metric(client, "penvoice_exports_in_progress")):
+        assert time.monotonic() - started < within, "the exports in progress never got there"
+        await asyncio.sleep(0.05)
 
 
 async def test_ten_exports_that_never_read_hold_no_connection_and_end_by_the_deadline(
@@ -201,3 +210,57 @@ async def test_a_slow_reader_is_cut_off_at_the_total_deadline(
         f"slow reader cut off {cut_after:.1f}s after the request (deadline 2s), {len(received)} B"
     )
     assert 2.0 <= cut_after < 3.5
+
+
+async def test_concurrent_exports_are_bounded_per_org_and_per_pod(
+    database: tuple[str, str], issuer: LocalIssuer
+) -> None:
+    """At the defaults (2 per organisation, 4 per pod): an organisation's third export is a
+    429 `too-many-exports`, the pod's fifth a 503, both with `Retry-After: 5`; once the
+    stalled ones are cut off (the deadline) the same requests are served."""
+    app_url, admin_url = database
+    environ = app_environ(
+        app_url, issuer, EXPORT_SEND_TIMEOUT_SECONDS="1.5", EXPORT_DEADLINE_SECONDS="4"
+    )
+    tokens = {name: issuer.mint_token(name, expires_in=600) for name in ("ann", "bob", "cat")}
+    sockets: list[socket.socket] = []
+    try:
+        with serve(environ) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as client:
+                orgs = {name: await _org(client, token, name) for name, token in tokens.items()}
+                for name in ("ann", "bob"):
+                    await _seed(admin_url, orgs[name], INVOICES)
+
+                async def export(name: str) -> httpx.Response:
+                    return await client.get(
+                        f"/v1/orgs/{orgs[name]}/invoices.csv",
+                        headers={"Authorization": f"Bearer {tokens[name]}"},
+                    )
+
+                sockets += [_stalled_export(server, tokens["ann"], orgs["ann"]) for _ in range(2)]
+                await _exports_in_progress(client, lambda n: n == 2)
+                third = await export("ann")
+                assert third.status_code == 429, third.text
+                assert third.headers["content-type"] == "application/problem+json"
+                assert third.json()["type"] == "https://penvoice.app/problems/too-many-exports"
+                assert third.json()["limit"] == 2
+                assert third.headers["retry-after"] == "5"
+                sockets += [_stalled_export(server, tokens["bob"], orgs["bob"]) for _ in range(2)]
+                await _exports_in_progress(client, lambda n: n == 4)
+                fifth = await export("cat")  # an organisation with none running
+                assert fifth.status_code == 503, fifth.text
+                assert fifth.headers["content-type"] == "application/problem+json"
+                assert fifth.headers["retry-after"] == "5"
+                refused = {
+                    outcome: await _metric(client, f'penvoice_exports_total{{outcome="{outcome}"}}')
+                    for outcome in ("refused_org", "refused_pod")
+                }
+                assert refused == {"refused_org": 1, "refused_pod": 1}
+                for sock in sockets:
+                    sock.close()
+                await _exports_in_progress(client, lambda n: n == 0)
+                assert (await export("cat")).status_code == 200
+                assert (await export("ann")).status_code == 200
+    finally:
+        for sock in sockets:
+            sock.close()
