@@ -72,7 +72,7 @@ EXPECTED_GRANTS = {
     "credit_notes": {"SELECT", "INSERT"},
     "credit_note_lines": {"SELECT", "INSERT"},
     "webhook_endpoints": {"SELECT", "INSERT", "UPDATE", "DELETE"},
-    "webhook_secrets": {"SELECT", "INSERT", "UPDATE"},
+    "webhook_secrets": {"SELECT", "INSERT", "UPDATE", "DELETE"},  # 000028: rotations prune
     "webhook_messages": {"SELECT", "INSERT", "UPDATE"},
     "webhook_attempts": {"SELECT", "INSERT"},
     "recurring_schedules": {"SELECT", "INSERT", "UPDATE", "DELETE"},

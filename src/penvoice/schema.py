@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from penvoice.migrate.state import SchemaState
 
-SCHEMA_VERSION = 27
+SCHEMA_VERSION = 28
 
 
 def schema_problem(state: SchemaState) -> str | None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 
@@ -210,6 +212,38 @@ async def test_secret_rotation_signs_with_both_during_the_overlap(
         assert only_verifies(state, after, newest)
         assert not only_verifies(state, after, old)
         assert not only_verifies(state, after, new)
+
+
+async def test_rotating_again_during_an_overlap_keeps_two_secrets_signing(
+    hook_api: Api, database_url: str, admin_database_url: str
+) -> None:
+    """Each rotation ends the overlap of the one before: however often an endpoint is
+    rotated, a delivery carries two signatures and two secrets are stored."""
+    org = await new_org(hook_api)
+    with receiver() as (state, url):
+        endpoint = await org.endpoint(url, event_types=["customer.created"])
+        path = f"/webhook-endpoints/{endpoint['id']}/rotate-secret"
+        secrets = [endpoint["secret"]]
+        for _ in range(5):
+            secrets.append((await org.call("POST", path, {"overlap_seconds": 3600}))["secret"])
+        state.secrets = secrets[-2:]
+        await org.call("POST", "/customers", {"name": "After five rotations"})
+        async with delivering(database_url):
+            await settled(org, endpoint["id"], 1)
+        (delivered,) = state.received
+    assert delivered.verdict == 204
+    assert len(delivered.headers["webhook-signature"].split(" ")) == 2
+    assert only_verifies(state, delivered, secrets[-1])
+    assert only_verifies(state, delivered, secrets[-2])
+    assert not any(only_verifies(state, delivered, old) for old in secrets[:-2])
+    conn = await asyncpg.connect(admin_database_url)
+    try:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM webhook_secrets WHERE endpoint_id = $1", UUID(endpoint["id"])
+        )
+    finally:
+        await conn.close()
+    assert stored == 2
 
 
 def only_verifies(state: ReceiverState, received: Any, secret: str) -> bool:

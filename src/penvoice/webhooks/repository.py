@@ -131,14 +131,18 @@ async def delete_endpoint(conn: Connection, org_id: UUID, endpoint_id: UUID) -> 
 async def add_secret(
     conn: Connection, org_id: UUID, endpoint_id: UUID, secret: str, overlap_seconds: int
 ) -> None:
-    """The new current secret; every secret signing until now keeps signing for the overlap
-    at most (an earlier rotation's shorter overlap is not lengthened)."""
+    """The new current secret; the one it replaces keeps signing for the overlap, and any
+    older one stops now and is deleted: at most two secrets sign, and two rows are kept,
+    however often an endpoint is rotated."""
     await conn.execute(
-        """UPDATE webhook_secrets
-           SET expires_at = LEAST(coalesce(expires_at, 'infinity'),
-                                  now() + make_interval(secs => $3))
-           WHERE org_id = $1 AND endpoint_id = $2
-             AND (expires_at IS NULL OR expires_at > now())""",
+        """DELETE FROM webhook_secrets
+           WHERE org_id = $1 AND endpoint_id = $2 AND expires_at IS NOT NULL""",
+        org_id,
+        endpoint_id,
+    )
+    await conn.execute(
+        """UPDATE webhook_secrets SET expires_at = now() + make_interval(secs => $3)
+           WHERE org_id = $1 AND endpoint_id = $2 AND expires_at IS NULL""",
         org_id,
         endpoint_id,
         float(overlap_seconds),

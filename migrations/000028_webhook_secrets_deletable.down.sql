@@ -1,0 +1,1 @@
+REVOKE DELETE ON webhook_secrets FROM penvoice_app;
