@@ -423,3 +423,80 @@ async def test_the_migrations_count_what_is_already_stored(
     assert await _idempotency_usage(test_database.admin_url) == responses_before
     await billing.draft([LINE])
     assert (await _usage(test_database.admin_url))[billing.org_id] == (3, 6)
+
+
+async def _count(admin_url: str, table: str) -> int:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        count: int = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        return count
+    finally:
+        await conn.close()
+
+
+async def test_credit_notes_per_invoice(billing: Billing, admin_database_url: str) -> None:
+    draft = await billing.draft([{**LINE, "unit_amount": 10_000}])
+    invoice_id = draft["id"]
+    assert (await billing.post(f"/invoices/{invoice_id}/finalize")).status_code == 200
+    path = f"/invoices/{invoice_id}/credit-notes"
+    with quotas.using(Quotas(credit_notes_per_invoice=2)):
+        for _ in range(2):
+            made = await billing.post(path, {"amount": 1})
+            assert made.status_code == 201, made.text
+        before = (
+            await _counts(admin_database_url),
+            await _count(admin_database_url, "credit_notes"),
+        )
+        key = str(uuid.uuid4())
+        refused = await billing.post(path, {"amount": 1}, **{"Idempotency-Key": key})
+        _refused(refused, 409, "credit-note-quota-exceeded", "credit_notes_per_invoice", 2)
+        after = (
+            await _counts(admin_database_url),
+            await _count(admin_database_url, "credit_notes"),
+        )
+        assert after == before
+    with quotas.using(Quotas(credit_notes_per_invoice=3)):
+        retried = await billing.post(path, {"amount": 1}, **{"Idempotency-Key": key})
+    assert retried.status_code == 201, retried.text  # the key was not used up
+
+
+async def test_open_invitations_per_organisation(billing: Billing, admin_database_url: str) -> None:
+    path = "/invitations"
+    with quotas.using(Quotas(invitations_per_org=2)):
+        first = await billing.post(path, {"email": "a@example.com", "role": "member"})
+        assert first.status_code == 201, first.text
+        assert (await billing.post(path, {"email": "b@example.com", "role": "member"})).is_success
+        before = (
+            await _counts(admin_database_url),
+            await _count(admin_database_url, "invitations"),
+        )
+        refused = await billing.post(path, {"email": "c@example.com", "role": "member"})
+        _refused(refused, 409, "invitation-quota-exceeded", "invitations_per_org", 2)
+        after = (await _counts(admin_database_url), await _count(admin_database_url, "invitations"))
+        assert after == before
+        revoked = await billing.api.client.delete(
+            f"{billing.base}/invitations/{first.json()['id']}", headers=billing.headers()
+        )
+        assert revoked.status_code == 204, revoked.text
+        again = await billing.post(path, {"email": "c@example.com", "role": "member"})
+        assert again.status_code == 201, again.text  # a revoked invitation no longer counts
+
+
+async def test_tax_rates_per_organisation_archived_ones_included(
+    billing: Billing, admin_database_url: str
+) -> None:
+    rate = {"display_name": "Extra", "percentage": "7", "inclusive": False}
+    with quotas.using(Quotas(tax_rates_per_org=3)):  # the billing fixture made two
+        made = await billing.post("/tax-rates", rate)
+        assert made.status_code == 201, made.text
+        archived = await billing.api.client.patch(
+            f"{billing.base}/tax-rates/{made.json()['id']}",
+            json={"archived": True},
+            headers=billing.headers(),
+        )
+        assert archived.status_code == 200, archived.text
+        before = (await _counts(admin_database_url), await _count(admin_database_url, "tax_rates"))
+        refused = await billing.post("/tax-rates", rate)
+        _refused(refused, 409, "tax-rate-quota-exceeded", "tax_rates_per_org", 3)
+        after = (await _counts(admin_database_url), await _count(admin_database_url, "tax_rates"))
+        assert after == before

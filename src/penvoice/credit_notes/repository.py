@@ -156,12 +156,18 @@ async def get(conn: Connection, org_id: UUID, credit_note_id: UUID) -> CreditNot
     return CreditNoteRow(**dict(row)) if row else None
 
 
+# An invoice has at most QUOTA_CREDIT_NOTES_PER_INVOICE credit notes (at most 1,000), so the
+# list is whole; the LIMIT keeps the read bounded whatever is stored.
+MAX_LISTED_CREDIT_NOTES = 1000
+
+
 async def list_for_invoice(conn: Connection, org_id: UUID, invoice_id: UUID) -> list[CreditNoteRow]:
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM credit_notes WHERE org_id = $1 AND invoice_id = $2
-            ORDER BY sequence""",  # noqa: S608 - fixed text
+            ORDER BY sequence LIMIT $3""",  # noqa: S608 - fixed text
         org_id,
         invoice_id,
+        MAX_LISTED_CREDIT_NOTES,
     )
     return [CreditNoteRow(**dict(row)) for row in rows]
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from penvoice import money
+from penvoice import money, quotas
 from penvoice.credit_notes import repository
 from penvoice.credit_notes.repository import CreditLineRow as CreditLineRow  # for the routes
 from penvoice.credit_notes.repository import CreditNoteRow as CreditNoteRow  # the routes' rows
@@ -45,6 +45,7 @@ async def create(
 ) -> UUID:
     invoice = await locked_invoice(conn, access.org_id, invoice_id, expected_version)
     lifecycle.require(invoice.status, Move.CREDIT)
+    await quotas.check_new_credit_note(conn, access.org_id, invoice_id)
     issue_date = body.issue_date or datetime.now(UTC).date()
     assert invoice.issue_date is not None
     if issue_date < invoice.issue_date:

@@ -239,6 +239,11 @@ async def insert_invitation_once(
         raise DuplicateInvitation(email) from None
 
 
+# An organisation has at most QUOTA_INVITATIONS_PER_ORG open invitations (at most 1,000), so
+# its list is whole; the LIMIT also bounds an invitee's list, which spans organisations.
+MAX_LISTED_INVITATIONS = 1000
+
+
 async def pending_invitations(
     conn: Connection,
     *,
@@ -252,10 +257,11 @@ async def pending_invitations(
             WHERE ($1::uuid IS NULL OR org_id = $1) AND ($2::text IS NULL OR email = $2)
               AND accepted_at IS NULL AND revoked_at IS NULL
               AND ($3 OR expires_at > now())
-            ORDER BY created_at DESC, id""",  # noqa: S608
+            ORDER BY created_at DESC, id LIMIT $4""",  # noqa: S608
         org_id,
         email,
         include_expired,
+        MAX_LISTED_INVITATIONS,
     )
     return [InvitationRow(**dict(row)) for row in rows]
 

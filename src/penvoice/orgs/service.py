@@ -183,6 +183,7 @@ async def invite(conn: Connection, access: OrgAccess, body: InvitationCreate) ->
             ("invitation", existing.id),
             {"email": existing.email, "reason": "expired, replaced"},
         )
+    await quotas.check_new_invitation(conn, access.org_id)
     try:
         invitation = await repository.insert_invitation_once(
             conn, access.org_id, body.email, body.role, access.actor, now + INVITATION_LIFETIME

@@ -18,12 +18,19 @@ pass the bound only at commit is rolled back whole, its Idempotency-Key unused).
   webhook-endpoint-quota-exceeded. Each event is written once per subscribed endpoint in
   the event's own statement, so this also bounds what one write of the tenant fans out to;
 - recurring schedules per organisation: QUOTA_RECURRING_SCHEDULES_PER_ORG (100), 409
-  schedule-quota-exceeded. A schedule stores an invoice template (up to 250 lines, 1.5 MB).
+  schedule-quota-exceeded. A schedule stores an invoice template (up to 250 lines, 1.5 MB);
+- credit notes per invoice: QUOTA_CREDIT_NOTES_PER_INVOICE (100), 409
+  credit-note-quota-exceeded (a note may credit one cent, so the invoice's total is no bound);
+- open invitations per organisation, expired ones included: QUOTA_INVITATIONS_PER_ORG (100),
+  409 invitation-quota-exceeded;
+- tax rates per organisation, archived ones included: QUOTA_TAX_RATES_PER_ORG (1,000), 409
+  tax-rate-quota-exceeded.
 
 An organisation's invoices and lines are read from its `organisation_usage` row, and a
 user's kept responses from their `idempotency_usage` row, which statement-level triggers
 keep exact (migrations 000025 and 000026): a check reads one row whatever the tenant
-stores. The other counts are of few rows (organisations, payments, endpoints, schedules) and
+stores. The other counts are of few rows (organisations, payments, endpoints, schedules,
+credit notes, invitations, tax rates) and
 stop at their bound (`LIMIT`). The SQL is in `quotas/repository.py`; this module holds the
 rules.
 
@@ -110,6 +117,24 @@ class ScheduleQuotaExceeded(QuotaExceeded):
     quota = "recurring_schedules_per_org"
 
 
+class CreditNoteQuotaExceeded(QuotaExceeded):
+    slug = "credit-note-quota-exceeded"
+    title = "Credit note quota reached"
+    quota = "credit_notes_per_invoice"
+
+
+class InvitationQuotaExceeded(QuotaExceeded):
+    slug = "invitation-quota-exceeded"
+    title = "Invitation quota reached"
+    quota = "invitations_per_org"
+
+
+class TaxRateQuotaExceeded(QuotaExceeded):
+    slug = "tax-rate-quota-exceeded"
+    title = "Tax rate quota reached"
+    quota = "tax_rates_per_org"
+
+
 @dataclass(frozen=True)
 class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
     orgs_per_user: int = 10
@@ -121,6 +146,9 @@ class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
     idempotency_bytes_per_user: int = 64 * MIB
     webhook_endpoints_per_org: int = 20
     recurring_schedules_per_org: int = 100
+    credit_notes_per_invoice: int = 100
+    invitations_per_org: int = 100
+    tax_rates_per_org: int = 1_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
@@ -134,6 +162,9 @@ class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
             idempotency_bytes_per_user=settings.quota_idempotency_bytes_per_user,
             webhook_endpoints_per_org=settings.quota_webhook_endpoints_per_org,
             recurring_schedules_per_org=settings.quota_recurring_schedules_per_org,
+            credit_notes_per_invoice=settings.quota_credit_notes_per_invoice,
+            invitations_per_org=settings.quota_invitations_per_org,
+            tax_rates_per_org=settings.quota_tax_rates_per_org,
         )
 
 
@@ -249,4 +280,34 @@ async def check_new_schedule(conn: Connection, org_id: UUID) -> None:
     if await repository.recurring_schedules(conn, org_id, limit) >= limit:
         raise ScheduleQuotaExceeded(
             f"This organisation has {limit} recurring schedules, the most it may.", limit
+        )
+
+
+async def check_new_credit_note(conn: Connection, org_id: UUID, invoice_id: UUID) -> None:
+    """Before a credit note is issued: the invoice's credit notes."""
+    limit = current().credit_notes_per_invoice
+    if await repository.credit_notes(conn, org_id, invoice_id, limit) >= limit:
+        raise CreditNoteQuotaExceeded(
+            f"This invoice has {limit} credit notes, the most one invoice may.", limit
+        )
+
+
+async def check_new_invitation(conn: Connection, org_id: UUID) -> None:
+    """Before an invitation is created: the organisation's open ones, expired ones included
+    (an expired one being replaced is revoked first, so it no longer counts)."""
+    limit = current().invitations_per_org
+    if await repository.open_invitations(conn, org_id, limit) >= limit:
+        raise InvitationQuotaExceeded(
+            f"This organisation has {limit} open invitations, the most it may; revoke some.",
+            limit,
+        )
+
+
+async def check_new_tax_rate(conn: Connection, org_id: UUID) -> None:
+    """Before a tax rate is created: the organisation's rates, archived ones included."""
+    limit = current().tax_rates_per_org
+    if await repository.tax_rates(conn, org_id, limit) >= limit:
+        raise TaxRateQuotaExceeded(
+            f"This organisation has {limit} tax rates (archived ones included), the most it may.",
+            limit,
         )

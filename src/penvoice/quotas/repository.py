@@ -85,3 +85,37 @@ async def recurring_schedules(conn: Connection, org_id: UUID, up_to: int) -> int
         up_to,
     )
     return count
+
+
+async def credit_notes(conn: Connection, org_id: UUID, invoice_id: UUID, up_to: int) -> int:
+    """The invoice's credit notes, counted up to `up_to`."""
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM (SELECT 1 FROM credit_notes
+                                 WHERE org_id = $1 AND invoice_id = $2 LIMIT $3) s""",
+        org_id,
+        invoice_id,
+        up_to,
+    )
+    return count
+
+
+async def open_invitations(conn: Connection, org_id: UUID, up_to: int) -> int:
+    """The organisation's invitations neither accepted nor revoked, counted up to `up_to`."""
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM (SELECT 1 FROM invitations
+                                 WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL
+                                 LIMIT $2) s""",
+        org_id,
+        up_to,
+    )
+    return count
+
+
+async def tax_rates(conn: Connection, org_id: UUID, up_to: int) -> int:
+    """The organisation's tax rates, archived ones included, counted up to `up_to`."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT 1 FROM tax_rates WHERE org_id = $1 LIMIT $2) s",
+        org_id,
+        up_to,
+    )
+    return count

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from penvoice import quotas
 from penvoice.archivable.service import append_change_events, changed_fields
 from penvoice.concurrency import check_version
 from penvoice.db import Connection
@@ -55,6 +56,7 @@ def check_category(rate: dict[str, Any]) -> None:
 
 async def create_rate(conn: Connection, access: OrgAccess, body: TaxRateCreate) -> TaxRateRow:
     check_category(body.model_dump())
+    await quotas.check_new_tax_rate(conn, access.org_id)
     rate = await repository.insert_rate(conn, access.org_id, body.model_dump())
     await events.append(
         conn,
