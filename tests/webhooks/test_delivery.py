@@ -273,3 +273,40 @@ async def test_a_manual_resend_delivers_again_with_the_same_webhook_id(
         assert state.delivered_ids == [message["id"], message["id"]]
         trail = await org.call("GET", "/events?type=webhook_endpoint.message_resent")
         assert trail["items"][0]["data"] == {"message_id": message["id"]}
+
+
+async def test_the_log_shows_the_latest_attempts_and_resending_a_pending_one_keeps_its_count(
+    hook_api: Api, admin_database_url: str
+) -> None:
+    """Resends add attempts without end: the log shows each message's latest 20. Resending a
+    message still pending makes it due now but keeps its attempts, so WEBHOOK_MAX_ATTEMPTS
+    still ends it; a failed one starts afresh."""
+    org = await new_org(hook_api)
+    endpoint = await org.endpoint(
+        "https://93.184.216.34/hook", event_types=["customer.created"]
+    )  # never contacted here
+    await org.call("POST", "/customers", {"name": "One"})
+    path = f"/webhook-endpoints/{endpoint['id']}/messages"
+    (message_id,) = [m["id"] for m in (await org.call("GET", path))["items"]]
+    conn = await asyncpg.connect(admin_database_url)
+    try:
+        await conn.executemany(
+            """INSERT INTO webhook_attempts (org_id, message_id, error, duration_ms)
+               VALUES ($1, $2, $3, 1)""",
+            [(UUID(org.id), message_id, f"error {n}") for n in range(25)],
+        )
+        await conn.execute("UPDATE webhook_messages SET attempts = 3 WHERE id = $1", message_id)
+        (logged,) = (await org.call("GET", path))["items"]
+        assert [attempt["error"] for attempt in logged["log"]] == [
+            f"error {n}" for n in range(5, 25)
+        ]
+        (resent,) = (await org.call("POST", f"{path}/{message_id}/resend"))["items"]
+        assert (resent["id"], resent["status"], resent["attempts"]) == (message_id, "pending", 3)
+        assert len(resent["log"]) == 20
+        await conn.execute(
+            "UPDATE webhook_messages SET status = 'failed' WHERE id = $1", message_id
+        )
+        (fresh,) = (await org.call("POST", f"{path}/{message_id}/resend"))["items"]
+        assert (fresh["status"], fresh["attempts"]) == ("pending", 0)
+    finally:
+        await conn.close()

@@ -167,22 +167,34 @@ async def signing_secrets(conn: Connection, org_id: UUID, endpoint_id: UUID) -> 
     return [row["secret"] for row in rows]
 
 
+# The log shows each message's latest attempts only: resends add attempts without end, and
+# each keeps up to 4,000 characters of response and error.
+MAX_LISTED_ATTEMPTS = 20
+
+
 async def list_messages(
-    conn: Connection, org_id: UUID, endpoint_id: UUID
+    conn: Connection, org_id: UUID, endpoint_id: UUID, message_id: str | None = None
 ) -> list[tuple[MessageRow, list[AttemptRow]]]:
-    """The delivery log, newest first (100), each message with its attempts."""
+    """The delivery log, newest first (100), or the one message `message_id`; each message
+    with its latest MAX_LISTED_ATTEMPTS attempts, oldest first."""
     rows = await conn.fetch(
-        f"""SELECT {_MESSAGE} FROM webhook_messages WHERE org_id = $1 AND endpoint_id = $2
+        f"""SELECT {_MESSAGE} FROM webhook_messages
+            WHERE org_id = $1 AND endpoint_id = $2 AND ($3::text IS NULL OR id = $3)
             ORDER BY seq DESC LIMIT 100""",  # noqa: S608 - fixed list
         org_id,
         endpoint_id,
+        message_id,
     )
     attempts = await conn.fetch(
         """SELECT message_id, attempted_at, response_status, response_body, error, duration_ms
-           FROM webhook_attempts WHERE org_id = $1 AND message_id = ANY($2::text[])
+           FROM (SELECT *, row_number() OVER (PARTITION BY message_id ORDER BY id DESC) AS n
+                 FROM webhook_attempts
+                 WHERE org_id = $1 AND message_id = ANY($2::text[])) latest
+           WHERE n <= $3
            ORDER BY id""",
         org_id,
         [row["id"] for row in rows],
+        MAX_LISTED_ATTEMPTS,
     )
     by_message: dict[str, list[AttemptRow]] = {}
     for attempt in attempts:
@@ -194,10 +206,13 @@ async def list_messages(
 async def requeue_message(
     conn: Connection, org_id: UUID, endpoint_id: UUID, message_id: str
 ) -> bool:
-    """A manual re-send: pending again, due now, with fresh attempts (same webhook-id)."""
+    """A manual re-send (same webhook-id), due now: a delivered or failed message is pending
+    again with fresh attempts; a pending one keeps its count, so resending it cannot lift
+    WEBHOOK_MAX_ATTEMPTS."""
     status = await conn.execute(
-        """UPDATE webhook_messages SET status = 'pending', attempts = 0, next_attempt_at = now(),
-               delivered_at = NULL
+        """UPDATE webhook_messages
+           SET status = 'pending', next_attempt_at = now(), delivered_at = NULL,
+               attempts = CASE WHEN status = 'pending' THEN attempts ELSE 0 END
            WHERE org_id = $1 AND endpoint_id = $2 AND id = $3""",
         org_id,
         endpoint_id,

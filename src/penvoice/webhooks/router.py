@@ -151,7 +151,7 @@ async def rotate_secret(
 
 @router.get(
     ITEM + "/messages",
-    summary="The delivery log: the latest 100 messages with every attempt and response",
+    summary="The delivery log: the latest 100 messages, each with its latest 20 attempts",
     response_model=MessageList,
     responses=PROBLEMS(401, 403, 404, 422),
 )
@@ -176,7 +176,5 @@ async def resend_message(
     conn: UserTransaction,
     key: IdempotentRequest,
 ) -> Response:
-    await service.resend(conn, access, endpoint_id, message_id)
-    rows = await service.messages(conn, access, endpoint_id)
-    chosen = [_message(row, attempts) for row, attempts in rows if row.id == message_id]
-    return await key.respond(202, MessageList(items=chosen))
+    row, attempts = await service.resend(conn, access, endpoint_id, message_id)
+    return await key.respond(202, MessageList(items=[_message(row, attempts)]))

@@ -151,7 +151,10 @@ async def messages(
     return await repository.list_messages(conn, access.org_id, endpoint_id)
 
 
-async def resend(conn: Connection, access: OrgAccess, endpoint_id: UUID, message_id: str) -> None:
+async def resend(
+    conn: Connection, access: OrgAccess, endpoint_id: UUID, message_id: str
+) -> tuple[MessageRow, list[AttemptRow]]:
+    """Queue the message again; it, as it is now."""
     await _endpoint(conn, access, endpoint_id)
     if not await repository.requeue_message(conn, access.org_id, endpoint_id, message_id):
         raise NotFound("No such message for this endpoint.")
@@ -163,3 +166,5 @@ async def resend(conn: Connection, access: OrgAccess, endpoint_id: UUID, message
         (SUBJECT, endpoint_id),
         {"message_id": message_id},
     )
+    (resent,) = await repository.list_messages(conn, access.org_id, endpoint_id, message_id)
+    return resent
