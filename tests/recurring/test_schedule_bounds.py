@@ -5,6 +5,7 @@ their list is a keyset page that also ends at a byte budget: a template may hold
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -115,3 +116,30 @@ async def test_a_page_ends_at_its_byte_budget(billing: Billing, admin_database_u
     second = await _list(billing, limit=100, cursor=first["next_cursor"])
     assert [item["id"] for item in second["items"]] == created[3:]
     assert second["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ({"frequency": "cron", "cron": "0 * * * *", "start_date": "0002-01-01"}, True),
+        ({"frequency": "cron", "cron": "0 * * * *", "days_back": 60}, True),  # 1,440 hours
+        ({"frequency": "cron", "cron": "0 9 * * 1", "days_back": 60}, True),  # cron: by hours
+        ({"frequency": "cron", "cron": "0 * * * *", "days_back": 40}, False),  # 960 hours
+        ({"frequency": "monthly", "start_date": "1900-01-31"}, True),
+        ({"frequency": "monthly", "days_back": 730}, False),  # 24 months
+    ],
+)
+async def test_a_start_so_far_back_that_over_1000_periods_may_be_due_is_refused(
+    billing: Billing, admin_database_url: str, body: dict[str, Any], refused: bool
+) -> None:
+    if "days_back" in body:
+        start = date.today() - timedelta(days=body.pop("days_back"))
+        body["start_date"] = start.isoformat()
+    before = await _stored(admin_database_url)
+    response = await create(billing, time_zone="UTC", **body)
+    if refused:
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "body.start_date"
+        assert await _stored(admin_database_url) == before
+    else:
+        assert response.status_code == 201, response.text

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -23,6 +23,10 @@ from penvoice.recurring.schemas import ScheduleCreate, ScheduleUpdate
 from penvoice.tenancy.access import OrgAccess
 
 SUBJECT = "recurring_schedule"
+# A schedule may start in the past (catch_up makes a draft per missed period), but not so far
+# back that more periods than this are due at once: each is a transaction of the worker and
+# a run row, and an hourly cron from year 2 would be 17.7 million of them.
+MAX_PAST_PERIODS = 1000
 
 
 def schedule_rule(row: ScheduleRow) -> Rule:
@@ -67,6 +71,7 @@ async def create(conn: Connection, access: OrgAccess, body: ScheduleCreate) -> S
         cron=body.cron,
         end_date=body.end_date,
     )
+    _check_past_periods(rule, datetime.now(UTC))
     first = period(rule, 0)
     values = body.model_dump(mode="python", exclude={"template"})
     values["time_of_day"] = body.local_time
@@ -82,6 +87,28 @@ async def create(conn: Connection, access: OrgAccess, body: ScheduleCreate) -> S
         {"customer_id": str(body.customer_id), "frequency": body.frequency},
     )
     return schedule
+
+
+def _check_past_periods(rule: Rule, now: datetime) -> None:
+    """Refuse a start date that makes over MAX_PAST_PERIODS periods due by `now`. A calendar
+    period is found from its index alone; a cron one only by stepping through those before
+    it (70 ms for 1,000 on the event loop), so a cron schedule is instead held to at most
+    MAX_PAST_PERIODS hours back: cron fires at most hourly, so that bounds its periods too."""
+    if rule.frequency != "cron":
+        beyond = period(rule, MAX_PAST_PERIODS)
+        if beyond is not None and beyond[1] <= now:
+            raise ValidationFailed.for_field(
+                "body.start_date",
+                f"over {MAX_PAST_PERIODS} periods would already be due; start later",
+            )
+        return
+    first = period(rule, 0)
+    if first is not None and first[1] <= now - timedelta(hours=MAX_PAST_PERIODS):
+        raise ValidationFailed.for_field(
+            "body.start_date",
+            f"a cron schedule starts at most {MAX_PAST_PERIODS} hours (about "
+            f"{MAX_PAST_PERIODS // 24} days) back",
+        )
 
 
 async def _schedule(
