@@ -26,14 +26,27 @@ UNMATCHED_ROUTE = "<unmatched>"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def process_registry(component: str, version: str, revision: str) -> CollectorRegistry:
+    """A registry with the process, platform and GC collectors and `penvoice_build_info`
+    (always 1) of `component`: what the API's and the worker's /metrics both start from."""
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    Gauge(
+        "penvoice_build_info",
+        f"Build of the running {component}; always 1.",
+        ["version", "revision"],
+        registry=registry,
+    ).labels(version=version, revision=revision).set(1)
+    return registry
+
+
 class HttpMetrics:
     """The registry of one app instance (tests build many apps in one process)."""
 
     def __init__(self, version: str, revision: str) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
+        self.registry = process_registry("penvoice-api", version, revision)
         self.requests = Counter(
             "http_requests_total",
             "Total HTTP requests by method, matched route, and status code.",
@@ -56,12 +69,6 @@ class HttpMetrics:
         )
         for scope in ("principal", "organisation"):
             self._rate_limited.labels(scope)
-        Gauge(
-            "penvoice_build_info",
-            "Build of the running penvoice-api; always 1.",
-            ["version", "revision"],
-            registry=self.registry,
-        ).labels(version=version, revision=revision).set(1)
 
     def observe(self, method: str, route: str, code: int, seconds: float) -> None:
         # `labels()` looks the child up under a lock on every call; the children of a label

@@ -10,18 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
-    CollectorRegistry,
     Counter,
     Gauge,
-    GCCollector,
     Histogram,
-    PlatformCollector,
-    ProcessCollector,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from penvoice.jobs.repository import QueueRow
+from penvoice.metrics import process_registry
 
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 QUEUE_STATES = ("queued", "scheduled", "picked", "failed")
@@ -62,16 +59,7 @@ class QueueCollector(Collector):
 
 class WorkerMetrics:
     def __init__(self, kinds: Sequence[str], version: str, revision: str) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
-        Gauge(
-            "penvoice_build_info",
-            "Build of the running penvoice worker; always 1.",
-            ["version", "revision"],
-            registry=self.registry,
-        ).labels(version=version, revision=revision).set(1)
+        self.registry = process_registry("penvoice worker", version, revision)
         self.jobs = Counter(
             "penvoice_jobs_total",
             "Jobs run by this worker, by kind and outcome (success, error).",
