@@ -500,3 +500,26 @@ async def test_tax_rates_per_organisation_archived_ones_included(
         _refused(refused, 409, "tax-rate-quota-exceeded", "tax_rates_per_org", 3)
         after = (await _counts(admin_database_url), await _count(admin_database_url, "tax_rates"))
         assert after == before
+
+
+async def test_customers_per_organisation_archived_ones_included(
+    billing: Billing, admin_database_url: str
+) -> None:
+    client = billing.api.client
+    with quotas.using(Quotas(customers_per_org=2)):  # the billing fixture made one
+        made = await billing.post("/customers", {"name": "Second"})
+        assert made.status_code == 201, made.text
+        archived = await client.patch(
+            f"{billing.base}/customers/{made.json()['id']}",
+            json={"archived": True},
+            headers=billing.headers(),
+        )
+        assert archived.status_code == 200, archived.text
+        before = await _counts(admin_database_url)
+        key = str(uuid.uuid4())
+        refused = await billing.post("/customers", {"name": "Third"}, **{"Idempotency-Key": key})
+        _refused(refused, 409, "customer-quota-exceeded", "customers_per_org", 2)
+        assert await _counts(admin_database_url) == before
+    with quotas.using(Quotas(customers_per_org=3)):
+        retried = await billing.post("/customers", {"name": "Third"}, **{"Idempotency-Key": key})
+    assert retried.status_code == 201, retried.text  # the key was not used up

@@ -99,6 +99,7 @@ class Settings(BaseModel):
     quota_credit_notes_per_invoice: Annotated[int, Field(ge=1, le=1000)] = 100
     quota_invitations_per_org: Annotated[int, Field(ge=1, le=1000)] = 100
     quota_tax_rates_per_org: Annotated[int, Field(ge=1, le=100_000)] = 1_000
+    quota_customers_per_org: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     # A bearer token may be 8 KiB (auth.MAX_TOKEN_LENGTH), so the head needs room beyond it.
     max_header_bytes: Annotated[int, Field(ge=16 * 1024, le=1024 * 1024)] = 32 * 1024
     # Webhook endpoints may point at loopback, private or link-local addresses (tests and

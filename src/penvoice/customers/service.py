@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from penvoice import quotas
 from penvoice.archivable.service import append_change_events, changed_fields
 from penvoice.concurrency import check_version
 from penvoice.customers import repository
@@ -28,6 +29,7 @@ def _email_taken(email: str | None) -> CustomerEmailTaken:
 
 
 async def create_customer(conn: Connection, access: OrgAccess, body: CustomerCreate) -> CustomerRow:
+    await quotas.check_new_customer(conn, access.org_id)
     try:
         customer = await repository.insert_customer(conn, access.org_id, body.model_dump())
     except EmailTaken:

@@ -24,13 +24,15 @@ pass the bound only at commit is rolled back whole, its Idempotency-Key unused).
 - open invitations per organisation, expired ones included: QUOTA_INVITATIONS_PER_ORG (100),
   409 invitation-quota-exceeded;
 - tax rates per organisation, archived ones included: QUOTA_TAX_RATES_PER_ORG (1,000), 409
-  tax-rate-quota-exceeded.
+  tax-rate-quota-exceeded;
+- customers per organisation, archived ones included: QUOTA_CUSTOMERS_PER_ORG (10,000), 409
+  customer-quota-exceeded (a customer may hold 22 KB: name, address, notes, legal data).
 
 An organisation's invoices and lines are read from its `organisation_usage` row, and a
 user's kept responses from their `idempotency_usage` row, which statement-level triggers
 keep exact (migrations 000025 and 000026): a check reads one row whatever the tenant
 stores. The other counts are of few rows (organisations, payments, endpoints, schedules,
-credit notes, invitations, tax rates) and
+credit notes, invitations, tax rates; customers, up to 10,000 index entries) and
 stop at their bound (`LIMIT`). The SQL is in `quotas/repository.py`; this module holds the
 rules.
 
@@ -129,6 +131,12 @@ class InvitationQuotaExceeded(QuotaExceeded):
     quota = "invitations_per_org"
 
 
+class CustomerQuotaExceeded(QuotaExceeded):
+    slug = "customer-quota-exceeded"
+    title = "Customer quota reached"
+    quota = "customers_per_org"
+
+
 class TaxRateQuotaExceeded(QuotaExceeded):
     slug = "tax-rate-quota-exceeded"
     title = "Tax rate quota reached"
@@ -149,6 +157,7 @@ class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
     credit_notes_per_invoice: int = 100
     invitations_per_org: int = 100
     tax_rates_per_org: int = 1_000
+    customers_per_org: int = 10_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
@@ -165,6 +174,7 @@ class Quotas:  # the defaults: Settings' QUOTA_* defaults are these
             credit_notes_per_invoice=settings.quota_credit_notes_per_invoice,
             invitations_per_org=settings.quota_invitations_per_org,
             tax_rates_per_org=settings.quota_tax_rates_per_org,
+            customers_per_org=settings.quota_customers_per_org,
         )
 
 
@@ -309,5 +319,15 @@ async def check_new_tax_rate(conn: Connection, org_id: UUID) -> None:
     if await repository.tax_rates(conn, org_id, limit) >= limit:
         raise TaxRateQuotaExceeded(
             f"This organisation has {limit} tax rates (archived ones included), the most it may.",
+            limit,
+        )
+
+
+async def check_new_customer(conn: Connection, org_id: UUID) -> None:
+    """Before a customer is created: the organisation's customers, archived ones included."""
+    limit = current().customers_per_org
+    if await repository.customers(conn, org_id, limit) >= limit:
+        raise CustomerQuotaExceeded(
+            f"This organisation has {limit} customers (archived ones included), the most it may.",
             limit,
         )

@@ -119,3 +119,13 @@ async def tax_rates(conn: Connection, org_id: UUID, up_to: int) -> int:
         up_to,
     )
     return count
+
+
+async def customers(conn: Connection, org_id: UUID, up_to: int) -> int:
+    """The organisation's customers, archived ones included, counted up to `up_to`."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT 1 FROM customers WHERE org_id = $1 LIMIT $2) s",
+        org_id,
+        up_to,
+    )
+    return count
