@@ -1,7 +1,8 @@
 """A real webhook receiver for the tests: an HTTP server on loopback that verifies each
 delivery with the standardwebhooks library's own verifier (401 when the signature or the
 timestamp fails), refuses a webhook-id it has already accepted (409: a replay), and records
-everything. It can answer with scripted statuses, redirect, or stall the first request."""
+everything. It can answer with scripted statuses, redirect, stall the first request, or
+answer an accepted delivery with a huge body, counting what the client let it send."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class ReceiverState:
     stalled: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    huge_body: int = 0  # answer an accepted delivery 200 with this many bytes of body
+    sent: int = 0  # body bytes the client took (the kernel's buffers included)
 
     def verify(self, body: bytes, headers: dict[str, str]) -> int:
         """What a careful receiver answers: 401 unverifiable, 409 a replay, else 204."""
@@ -82,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
             if verdict == 204:
                 state.accepted_ids.add(headers.get("webhook-id", ""))
             state.received.append(Received(headers, body, verdict))
+        if verdict == 204 and state.huge_body:
+            self._answer_huge(state.huge_body)
+            return
         self.send_response(verdict)
         if verdict == 302 and state.redirect_to:
             self.send_header("Location", state.redirect_to)
@@ -89,6 +95,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
         self.wfile.write(reply)
+
+    def _answer_huge(self, size: int) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        chunk = b"0123456789" * 6400
+        try:
+            while self.state.sent < size:
+                part = chunk[: size - self.state.sent]
+                self.wfile.write(part)
+                self.state.sent += len(part)
+        except OSError:
+            pass  # the client hung up
 
 
 @contextmanager
