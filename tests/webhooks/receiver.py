@@ -2,7 +2,8 @@
 delivery with the standardwebhooks library's own verifier (401 when the signature or the
 timestamp fails), refuses a webhook-id it has already accepted (409: a replay), and records
 everything. It can answer with scripted statuses, redirect, stall the first request, or
-answer an accepted delivery with a huge body, counting what the client let it send."""
+answer an accepted delivery with a huge body, or one byte at a time, counting what the client
+let it send."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ class ReceiverState:
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     huge_body: int = 0  # answer an accepted delivery 200 with this many bytes of body
-    sent: int = 0  # body bytes the client took (the kernel's buffers included)
+    trickle_every: float = 0.0  # answer an accepted delivery one byte this often, …
+    trickle_body_only: bool = False  # … from the status line on, or the body only
+    sent: int = 0  # bytes of such answers the client took (the kernel's buffers included)
 
     def verify(self, body: bytes, headers: dict[str, str]) -> int:
         """What a careful receiver answers: 401 unverifiable, 409 a replay, else 204."""
@@ -88,6 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
         if verdict == 204 and state.huge_body:
             self._answer_huge(state.huge_body)
             return
+        if verdict == 204 and state.trickle_every:
+            self._trickle(state.trickle_every, state.trickle_body_only)
+            return
         self.send_response(verdict)
         if verdict == 302 and state.redirect_to:
             self.send_header("Location", state.redirect_to)
@@ -106,6 +112,20 @@ class _Handler(BaseHTTPRequestHandler):
                 part = chunk[: size - self.state.sent]
                 self.wfile.write(part)
                 self.state.sent += len(part)
+        except OSError:
+            pass  # the client hung up
+
+    def _trickle(self, every: float, body_only: bool) -> None:
+        body = b"." * 2000
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        try:
+            if body_only:
+                self.wfile.write(head)
+            for byte in body if body_only else head + body:
+                if self.state.release.wait(every):
+                    return  # the test is over
+                self.wfile.write(bytes([byte]))
+                self.state.sent += 1
         except OSError:
             pass  # the client hung up
 

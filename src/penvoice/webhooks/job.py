@@ -6,7 +6,8 @@ messages in event order, one at a time, holding a session advisory lock on the e
 that two workers never deliver to it at once (PostgreSQL releases the lock of a worker that
 dies). Each attempt is signed afresh (Standard Webhooks: `webhook-id` = the message id, the
 same on every attempt; `webhook-timestamp` = now; `webhook-signature` = one `v1,` signature
-per secret still signing) and recorded with its response. A message is delivered on a 2xx
+per secret still signing) and recorded with the first MAX_RESPONSE_BYTES of its response,
+all of it read within one deadline (WEBHOOK_TIMEOUT_SECONDS). A message is delivered on a 2xx
 answer. Anything else (redirects are not followed) is retried with exponential backoff
 until WEBHOOK_MAX_ATTEMPTS, then given up as `failed`; later messages wait behind a message
 that is being retried. An endpoint without a single success for WEBHOOK_DISABLE_AFTER_SECONDS
@@ -15,6 +16,7 @@ with the same webhook-id (at least once; receivers deduplicate on it)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -50,7 +52,7 @@ class Outcome:
 
     @property
     def delivered(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+        return self.error is None and self.status is not None and 200 <= self.status < 300
 
 
 def signed_headers(
@@ -69,7 +71,8 @@ def signed_headers(
 async def post(
     url: str, message: MessageRow, secrets: list[str], settings: WorkerSettings
 ) -> Outcome:
-    """One attempt: resolve and check the target, connect to the checked address, POST."""
+    """One attempt: resolve and check the target, then, within WEBHOOK_TIMEOUT_SECONDS in
+    all, connect to the checked address, POST and read the head of the answer."""
     started = time.perf_counter()
 
     def took() -> int:
@@ -87,8 +90,11 @@ async def post(
     headers["host"] = target.host_header
     headers["accept-encoding"] = "identity"  # nothing to decompress: no decompression bomb
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    deadline = settings.webhook_timeout_seconds
+    response: httpx.Response | None = None
     try:
         async with (
+            asyncio.timeout(deadline),  # the whole exchange, however slowly bytes trickle
             httpx.AsyncClient(
                 follow_redirects=False, timeout=settings.webhook_timeout_seconds, trust_env=False
             ) as client,
@@ -101,6 +107,9 @@ async def post(
             ) as response,
         ):
             head = await read_head(response)
+    except TimeoutError:
+        status = None if response is None else response.status_code
+        return Outcome(status, None, f"DeadlineExceeded: no full answer in {deadline:g} s", took())
     except httpx.HTTPError as exc:
         return Outcome(None, None, f"{type(exc).__name__}: {exc}"[:MAX_RESPONSE_BYTES], took())
     text = head.decode("utf-8", errors="replace")
