@@ -203,6 +203,9 @@ class WorkerSettings(BaseModel):
     # Webhooks (docs/webhooks.md).
     webhook_allow_private_targets: bool = False
     webhook_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    # A delivery job ends once it has run this long (after the message in hand); the sweep
+    # queues the endpoint again, behind the others, so a slow receiver cannot keep a slot.
+    webhook_job_budget_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 15
     webhook_retry_first_delay_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     webhook_retry_max_delay_seconds: Annotated[float, Field(gt=0, le=86_400)] = 6 * 3600.0

@@ -1,9 +1,9 @@
 """A real webhook receiver for the tests: an HTTP server on loopback that verifies each
 delivery with the standardwebhooks library's own verifier (401 when the signature or the
 timestamp fails), refuses a webhook-id it has already accepted (409: a replay), and records
-everything. It can answer with scripted statuses, redirect, stall the first request, or
-answer an accepted delivery with a huge body, or one byte at a time, counting what the client
-let it send."""
+everything. It can answer with scripted statuses, redirect, stall the first request, answer
+slowly, or answer an accepted delivery with a huge body, or one byte at a time, counting what
+the client let it send."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class ReceiverState:
     stalled: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    answer_delay: float = 0.0  # seconds before answering a delivery: a slow receiver
     huge_body: int = 0  # answer an accepted delivery 200 with this many bytes of body
     trickle_every: float = 0.0  # answer an accepted delivery one byte this often, …
     trickle_body_only: bool = False  # … from the status line on, or the body only
@@ -88,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             if verdict == 204:
                 state.accepted_ids.add(headers.get("webhook-id", ""))
             state.received.append(Received(headers, body, verdict))
+        if state.answer_delay:
+            state.release.wait(state.answer_delay)
         if verdict == 204 and state.huge_body:
             self._answer_huge(state.huge_body)
             return

@@ -1,16 +1,23 @@
 """A hostile tenant's receiver against the shared worker, through a real worker and a real
-HTTP receiver: a huge answer is read no further than the log keeps, and an answer trickled
-byte by byte is cut at the attempt's deadline."""
+HTTP receiver: a huge answer is read no further than the log keeps, an answer trickled byte
+by byte is cut at the attempt's deadline, and a slow receiver with messages to spare gives up
+its job slot once the job's budget is spent."""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+import asyncpg
 import pytest
 
-from penvoice.webhooks.job import MAX_RESPONSE_BYTES
+from penvoice.db import Database
+from penvoice.jobs.kinds import JobContext
+from penvoice.webhooks import repository
+from penvoice.webhooks.job import MAX_RESPONSE_BYTES, deliver_endpoint
 from tests.conftest import Api
-from tests.webhooks.conftest import Org, delivering, eventually, new_org
+from tests.jobs.helpers import worker_settings
+from tests.webhooks.conftest import FAST, Org, delivering, eventually, new_org
 from tests.webhooks.receiver import receiver
 
 pytestmark = pytest.mark.anyio
@@ -81,3 +88,43 @@ async def test_a_trickled_answer_is_cut_at_the_attempt_deadline(
     assert 1000 <= attempt["duration_ms"] < 5000
     assert state.sent < 40  # about five bytes a second until the worker hung up
     assert message["status"] != "delivered"  # a 200 whose answer never ended is no delivery
+
+
+async def test_a_job_ends_past_its_budget_and_the_sweep_delivers_the_rest_in_order(
+    hook_api: Api, database_url: str
+) -> None:
+    org = await new_org(hook_api)
+    with receiver() as (state, url):
+        endpoint = await org.endpoint(url, event_types=["customer.created"])
+        state.secrets = [endpoint["secret"]]
+        state.answer_delay = 0.3  # a slow 2xx: 12 messages take 3.6 s, three budgets
+        for n in range(12):
+            await org.call("POST", "/customers", {"name": f"Customer {n}"})
+        budget = {"WEBHOOK_JOB_BUDGET_SECONDS": "1"}
+        settings = worker_settings(database_url, **FAST, **budget)
+        database = Database(settings, application_name="penvoice-worker")
+        await database.open()
+        try:
+            payload: dict[str, object] = {"org_id": org.id, "endpoint_id": endpoint["id"]}
+            await deliver_endpoint(JobContext(database, settings, attempt=0), payload)
+            first_run = len(state.delivered_ids)
+            other = await asyncpg.connect(database_url)  # another worker's session
+            try:
+                assert await repository.try_lock_endpoint(other, UUID(endpoint["id"]))
+            finally:
+                await other.close()
+        finally:
+            await database.close(timeout=5)
+        assert 1 <= first_run <= 4  # the fourth delivery ends 1.2 s in at the earliest
+        messages = await org.messages(endpoint["id"])
+        statuses = [m["status"] for m in messages]
+        assert statuses == ["delivered"] * first_run + ["pending"] * (12 - first_run)
+        async with delivering(database_url, **budget):
+
+            async def all_delivered() -> bool:
+                return [m["status"] for m in await org.messages(endpoint["id"])] == [
+                    "delivered"
+                ] * 12
+
+            await eventually(all_delivered)
+    assert state.delivered_ids == [m["id"] for m in messages]  # each once, in event order

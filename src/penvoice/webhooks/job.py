@@ -4,9 +4,11 @@ The sweep (every WORKER_POLL_SECONDS) enqueues one `webhooks.deliver` job per en
 endpoint whose oldest pending message is due. The job works through that endpoint's pending
 messages in event order, one at a time, holding a session advisory lock on the endpoint so
 that two workers never deliver to it at once (PostgreSQL releases the lock of a worker that
-dies). Each attempt is signed afresh (Standard Webhooks: `webhook-id` = the message id, the
-same on every attempt; `webhook-timestamp` = now; `webhook-signature` = one `v1,` signature
-per secret still signing) and recorded with the first MAX_RESPONSE_BYTES of its response,
+dies), until none is due or WEBHOOK_JOB_BUDGET_SECONDS have passed: then the job ends, and
+the next sweep queues the endpoint again, behind the others. Each attempt is signed afresh
+(Standard Webhooks: `webhook-id` = the message id, the same on every attempt;
+`webhook-timestamp` = now; `webhook-signature` = one `v1,` signature per secret still
+signing) and recorded with the first MAX_RESPONSE_BYTES of its response,
 all of it read within one deadline (WEBHOOK_TIMEOUT_SECONDS). A message is delivered on a 2xx
 answer. Anything else (redirects are not followed) is retried with exponential backoff
 until WEBHOOK_MAX_ATTEMPTS, then given up as `failed`; later messages wait behind a message
@@ -140,9 +142,12 @@ async def deliver_endpoint(context: JobContext, payload: dict[str, object]) -> N
     async with context.database.connection() as lock_conn:
         if not await repository.try_lock_endpoint(lock_conn, endpoint_id):
             return  # another worker is delivering to it and works through its queue
+        ends = time.monotonic() + context.settings.webhook_job_budget_seconds
         try:
-            while await _deliver_next(context.database, context.settings, org_id, endpoint_id):
-                pass
+            while time.monotonic() < ends and await _deliver_next(
+                context.database, context.settings, org_id, endpoint_id
+            ):
+                pass  # past the budget the job ends; the next sweep queues what is left
         finally:
             await repository.unlock_endpoint(lock_conn, endpoint_id)
 
