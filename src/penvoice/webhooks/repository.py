@@ -225,17 +225,20 @@ async def requeue_message(
 
 
 async def due_endpoints(conn: Connection, limit: int = 1000) -> list[tuple[UUID, UUID]]:
-    """(org, endpoint) of enabled endpoints whose oldest pending message is due. Reads
-    across organisations through the sweep's own row-level security policy."""
+    """(org, endpoint) of enabled endpoints whose oldest pending message is due, the longest
+    waiting first. One index probe per endpoint (its head), however many messages wait
+    behind it. Reads across organisations through the sweep's own row-level security
+    policy."""
     await conn.execute("SELECT set_config('penvoice.system', 'webhook-sweep', true)")
     rows = await conn.fetch(
-        """SELECT m.org_id, m.endpoint_id
-           FROM webhook_messages m
-           JOIN webhook_endpoints w ON w.id = m.endpoint_id AND w.enabled
-           WHERE m.status = 'pending' AND m.next_attempt_at <= now()
-             AND NOT EXISTS (
-                 SELECT 1 FROM webhook_messages p
-                 WHERE p.endpoint_id = m.endpoint_id AND p.status = 'pending' AND p.seq < m.seq)
+        """SELECT w.org_id, w.id AS endpoint_id
+           FROM webhook_endpoints w
+           CROSS JOIN LATERAL (
+               SELECT m.next_attempt_at FROM webhook_messages m
+               WHERE m.endpoint_id = w.id AND m.status = 'pending'
+               ORDER BY m.seq LIMIT 1) head
+           WHERE w.enabled AND head.next_attempt_at <= now()
+           ORDER BY head.next_attempt_at
            LIMIT $1""",
         limit,
     )
