@@ -189,6 +189,15 @@ class WorkerSettings(BaseModel):
     db_idle_in_transaction_timeout_ms: Annotated[int, Field(ge=1000, le=3_600_000)] = 60_000
     readiness_check_timeout_seconds: Annotated[float, Field(gt=0, le=5)] = 0.5
     shutdown_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 20.0
+    # The invoice PDF a send job mails is rendered as the API renders it (documents/render.py:
+    # one render process per worker, the same page cap and time budget; a refusal fails the
+    # delivery at once). The worker's jobs take turns on that process, so a job may wait for
+    # WORKER_CONCURRENCY - 1 renders of up to PDF_RENDER_TIMEOUT_SECONDS each, hence 30 s;
+    # the cache spares a retried send its render.
+    pdf_max_pages: Annotated[int, Field(ge=1, le=10_000)] = 100
+    pdf_render_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    pdf_render_wait_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    pdf_cache_max_bytes: Annotated[int, Field(ge=0, le=1024 * 1024 * 1024)] = 16 * 1024 * 1024
     # Email (docs/email.md). Without SMTP_HOST, send jobs wait (retried) for configuration.
     smtp_host: str | None = None
     smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # 465 for tls, else 587

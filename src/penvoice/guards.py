@@ -125,15 +125,7 @@ class Guards:
         self.exports = ExportSlots(
             settings.export_max_per_pod, settings.export_max_per_org, self.export_metrics
         )
-        self.renderer = Renderer(
-            RenderLimits(
-                max_pages=settings.pdf_max_pages,
-                timeout_seconds=settings.pdf_render_timeout_seconds,
-                wait_seconds=settings.pdf_render_wait_seconds,
-                cache_max_bytes=settings.pdf_cache_max_bytes,
-            ),
-            registry,
-        )
+        self.renderer = Renderer(RenderLimits.of(settings), registry)
 
     async def start(self) -> None:
         """At start-up (the lifespan's entry): start the render worker ahead of the first PDF."""

@@ -43,6 +43,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from penvoice.config import Settings, WorkerSettings
 from penvoice.db import RETRY_AFTER_SECONDS
 from penvoice.documents.labels import INVOICE_LABELS, Labels
 from penvoice.errors import PenvoiceError, ServiceUnavailable
@@ -82,6 +83,16 @@ class RenderLimits:
     timeout_seconds: float
     wait_seconds: float
     cache_max_bytes: int
+
+    @classmethod
+    def of(cls, settings: Settings | WorkerSettings) -> RenderLimits:
+        """The `PDF_*` settings of the API or of the job worker (same names)."""
+        return cls(
+            max_pages=settings.pdf_max_pages,
+            timeout_seconds=settings.pdf_render_timeout_seconds,
+            wait_seconds=settings.pdf_render_wait_seconds,
+            cache_max_bytes=settings.pdf_cache_max_bytes,
+        )
 
 
 class RenderMetrics:

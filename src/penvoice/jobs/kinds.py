@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from penvoice.config import WorkerSettings
     from penvoice.db import Database
+    from penvoice.documents.render import Renderer
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class JobContext:
     database: Database
     settings: WorkerSettings
     attempt: int  # 0 on the first run; retries after failures count up
+    renderer: Renderer  # the worker's bounded PDF renders (documents/render.py)
 
 
 JobHandler = Callable[[JobContext, dict[str, object]], Awaitable[None]]

@@ -38,6 +38,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from penvoice import __version__
 from penvoice.config import WorkerSettings
 from penvoice.db import NO_CONNECTION_ERRORS, Database
+from penvoice.documents.render import Renderer, RenderLimits
 from penvoice.errors import PROBLEM_BASE, NotFound, ServiceUnavailable
 from penvoice.jobs.kinds import JobContext, JobKind, Periodic
 from penvoice.jobs.metrics import WorkerMetrics
@@ -70,6 +71,8 @@ class Worker:
         self.database = Database(settings, application_name="penvoice-worker")
         revision = os.environ.get("PENVOICE_REVISION", "unknown")
         self.metrics = WorkerMetrics(sorted(self.kinds), __version__, revision)
+        # One render process per worker, started by the first render, as the API's.
+        self.renderer = Renderer(RenderLimits.of(settings), self.metrics.registry)
         self.consuming = False
         self.draining = False
 
@@ -98,6 +101,7 @@ class Worker:
             if health is not None and health_task is not None:
                 health.should_exit = True
                 await asyncio.gather(health_task, return_exceptions=True)
+            await self.renderer.worker.close()
             await self.database.close(timeout=5)
 
     async def _every_poll(self, task: Periodic, stop: asyncio.Event) -> None:
@@ -183,6 +187,7 @@ class Worker:
                 database=self.database,
                 settings=self.settings,
                 attempt=job.attempts,
+                renderer=self.renderer,
             )
             metrics.running.labels(kind.name).inc()
             outcome = "error"
