@@ -21,7 +21,7 @@ from tests.einvoices.conftest import make_seller
 from tests.invoices.conftest import Billing, make_billing
 from tests.jobs.helpers import eventually, worker_settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # sends render in the worker's render process
 
 PROBLEMS = "https://penvoice.app/problems/"
 
@@ -273,3 +273,70 @@ async def test_an_en16931_ready_invoice_is_mailed_with_its_e_invoice(
     document = content if isinstance(content, bytes) else content.encode()
     assert b"CrossIndustryInvoice" in document
     assert invoice["number"].encode() in document
+
+
+def _job_runs(worker: Worker) -> dict[str, float]:
+    return {
+        sample.labels["outcome"]: sample.value
+        for metric in worker.metrics.jobs.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["kind"] == SEND_INVOICE_EMAIL.name
+    }
+
+
+@pytest.mark.parametrize(
+    ("limit", "lines", "reason"),
+    [
+        # 40 lines of 300 characters fill several pages; the cap is one.
+        ({"PDF_MAX_PAGES": "1"}, [{"description": "Audit " * 50}] * 40, "past 1 pages"),
+        # 250 lines of 1,000 CJK characters take seconds to render; the budget is 0.3 s.
+        (
+            {"PDF_RENDER_TIMEOUT_SECONDS": "0.3"},
+            [{"description": "発票明細項目" * 167}] * 250,
+            "0.3 s",
+        ),
+    ],
+    ids=["pages", "time"],
+)
+async def test_an_invoice_too_large_to_render_fails_at_once_with_the_reason(
+    api: Api,
+    database_url: str,
+    admin_database_url: str,
+    limit: dict[str, str],
+    lines: list[dict[str, Any]],
+    reason: str,
+) -> None:
+    billing = await make_billing(api)
+    priced = [{**line, "quantity": "1", "unit_amount": 100} for line in lines]
+    draft = await billing.draft(priced)
+    large = await billing.post(f"/invoices/{draft['id']}/finalize", {})
+    assert large.status_code == 200, large.text
+    small = await open_invoice(billing)
+    with SmtpSink() as sink:
+        assert (await send(billing, large.json()["id"])).status_code == 202
+        async with running_worker(database_url, sink, **limit) as worker:
+            done = await settled(billing, large.json()["id"])
+            assert (await send(billing, small["id"])).status_code == 202
+            await settled(billing, small["id"])  # the next invoice renders and is sent
+        runs = _job_runs(worker)  # the worker has stopped: every job it ran is counted
+        assert [a.rcpt_tos for a in sink.arrived] == [["ap@kunde.de"]]
+        assert sink.arrived[0].message["Subject"].startswith(f"Invoice {small['number']} ")
+    assert runs == {"success": 2, "error": 0}  # the large one ran once, not retried
+    assert done["status"] == "failed"
+    (recipient,) = done["recipients"]
+    assert recipient["state"] == "failed"
+    assert recipient["attempts"] == 0  # no SMTP exchange began
+    assert recipient["smtp_response"].startswith("pdf-too-large: ")
+    assert reason in recipient["smtp_response"]
+    trail = await api.client.get(
+        f"{billing.base}/events",
+        params={"subject_id": large.json()["id"], "type": "invoice.send_failed"},
+        headers=billing.headers(),
+    )
+    (event,) = trail.json()["items"]
+    assert event["data"]["recipients"][0]["smtp_response"] == recipient["smtp_response"]
+    conn = await asyncpg.connect(admin_database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM pgqueuer") == 0
+    finally:
+        await conn.close()

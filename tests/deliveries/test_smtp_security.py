@@ -22,7 +22,7 @@ from tests.deliveries.smtp_sink import SmtpSink
 from tests.deliveries.test_send import open_invoice, running_worker, send, settled
 from tests.invoices.conftest import make_billing
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # sends render in the worker's render process
 
 USER, PASSWORD = "penvoice", "s3cret-smtp"
 

@@ -11,6 +11,10 @@ state is committed before each step of the SMTP exchange.
 - the server's own answers are final: 2xx after DATA → `sent`; a 5xx to RCPT or DATA →
   `refused` (with the reply); 4xx and broken connections are retried with the job's backoff
   until the last attempt, then `failed`.
+- the PDF is rendered by the worker's bounded renderer (documents/render.py, as the API's:
+  `PDF_MAX_PAGES`, `PDF_RENDER_TIMEOUT_SECONDS`, in a process of its own). A document it
+  refuses as too large (pages or time) is not retried: the addresses left are `failed` at
+  once, with the reason.
 
 One delivery is handled by one worker at a time: a session-level advisory lock (released by
 PostgreSQL when the holder's connection dies) guards it against a second worker that took
@@ -19,7 +23,6 @@ the job again while the first was only slow.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from uuid import UUID
@@ -39,9 +42,9 @@ from penvoice.deliveries.mailer import (
 )
 from penvoice.deliveries.repository import DeliveryRow, RecipientRow
 from penvoice.deliveries.service import SEND_JOB
-from penvoice.documents.pdf import render_invoice_pdf
-from penvoice.documents.render import safe_filename
+from penvoice.documents.render import PdfTooLarge, safe_filename
 from penvoice.einvoices import service as einvoices
+from penvoice.errors import ServiceUnavailable
 from penvoice.events import repository as events
 from penvoice.invoices import repository as invoices
 from penvoice.invoices.repository import InvoiceRow
@@ -78,6 +81,7 @@ RETRYABLE: tuple[type[Exception], ...] = (
     *SESSION_ERRORS,
     TransientSmtpError,
     MailNotConfigured,
+    ServiceUnavailable,  # the render process is busy with other jobs, or died
 )
 
 
@@ -118,14 +122,18 @@ async def _run(context: JobContext, org_id: UUID, delivery_id: UUID) -> None:
         cii = await einvoices.factur_x_xml(conn, org_id, invoice, lines)
     todo = [r for r in delivery.recipients if r.state in TO_SEND]
     if todo:
-        pdf = await asyncio.to_thread(render_invoice_pdf, invoice, lines)
         last_attempt = context.attempt >= settings.job_max_attempts - 1
         try:
+            # The PDF alone: the CII goes beside it as its own attachment.
+            pdf = await context.renderer.document(invoice, lines)
             await _send(context, org_id, delivery, invoice, (pdf, cii), todo)
+        except PdfTooLarge as exc:
+            await _give_up(database, org_id, delivery_id, f"{exc.slug}: {exc.detail}")
         except RETRYABLE as exc:
             if not last_attempt:
                 raise
-            await _give_up(database, org_id, delivery_id, f"{type(exc).__name__}: {exc}")
+            why = f"gave up after the last attempt: {type(exc).__name__}: {exc}"
+            await _give_up(database, org_id, delivery_id, why)
     await _finish(database, org_id, delivery_id)
 
 
@@ -232,7 +240,8 @@ def _email(
     )
 
 
-async def _give_up(database: Database, org_id: UUID, delivery_id: UUID, error: str) -> None:
+async def _give_up(database: Database, org_id: UUID, delivery_id: UUID, reason: str) -> None:
+    """The addresses not yet sent to are `failed`, with the reason."""
     async with database.connection() as conn, conn.transaction():
         await tenancy.enter_org(conn, org_id)
         delivery = await repository.get_delivery(conn, org_id, delivery_id, lock=True)
@@ -245,7 +254,7 @@ async def _give_up(database: Database, org_id: UUID, delivery_id: UUID, error: s
                     delivery_id,
                     recipient.position,
                     "failed",
-                    reply=(None, f"gave up after the last attempt: {error}"),
+                    reply=(None, reason),
                 )
 
 
