@@ -10,8 +10,10 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from penvoice.db import Database
+from penvoice.documents.render import Renderer, RenderLimits
 from penvoice.jobs.kinds import JobContext
 from penvoice.webhooks import repository
 from penvoice.webhooks.job import MAX_RESPONSE_BYTES, deliver_endpoint
@@ -106,7 +108,9 @@ async def test_a_job_ends_past_its_budget_and_the_sweep_delivers_the_rest_in_ord
         await database.open()
         try:
             payload: dict[str, object] = {"org_id": org.id, "endpoint_id": endpoint["id"]}
-            await deliver_endpoint(JobContext(database, settings, attempt=0), payload)
+            renderer = Renderer(RenderLimits.of(settings), CollectorRegistry())  # never started
+            context = JobContext(database, settings, attempt=0, renderer=renderer)
+            await deliver_endpoint(context, payload)
             first_run = len(state.delivered_ids)
             other = await asyncpg.connect(database_url)  # another worker's session
             try:
