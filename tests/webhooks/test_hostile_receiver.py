@@ -5,6 +5,7 @@ its job slot once the job's budget is spent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -27,29 +28,18 @@ pytestmark = pytest.mark.anyio
 HUGE = 50_000_000
 
 
-async def logged(org: Org, endpoint_id: str, status: str) -> dict[str, Any]:
-    """The endpoint's only message once it has this status."""
+async def only_message(
+    org: Org, endpoint_id: str, ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The endpoint's only message, once `ready` holds for it."""
     message: dict[str, Any] = {}
 
     async def reached() -> bool:
         nonlocal message
         (message,) = await org.messages(endpoint_id)
-        return bool(message["status"] == status)
+        return ready(message)
 
     await eventually(reached)
-    return message
-
-
-async def first_attempt(org: Org, endpoint_id: str) -> dict[str, Any]:
-    """The endpoint's only message once an attempt is logged."""
-    message: dict[str, Any] = {}
-
-    async def tried() -> bool:
-        nonlocal message
-        (message,) = await org.messages(endpoint_id)
-        return bool(message["log"])
-
-    await eventually(tried)
     return message
 
 
@@ -63,7 +53,7 @@ async def test_a_huge_answer_is_read_no_further_than_the_log_keeps(
         state.huge_body = HUGE
         await org.call("POST", "/customers", {"name": "One"})
         async with delivering(database_url):
-            message = await logged(org, endpoint["id"], "delivered")
+            message = await only_message(org, endpoint["id"], lambda m: m["status"] == "delivered")
     (attempt,) = message["log"]
     assert attempt["response_status"] == 200
     assert attempt["response_body"] == ("0123456789" * HUGE)[:MAX_RESPONSE_BYTES]
@@ -82,7 +72,7 @@ async def test_a_trickled_answer_is_cut_at_the_attempt_deadline(
         state.trickle_body_only = body_only
         await org.call("POST", "/customers", {"name": "One"})
         async with delivering(database_url, WEBHOOK_TIMEOUT_SECONDS="1"):
-            message = await first_attempt(org, endpoint["id"])
+            message = await only_message(org, endpoint["id"], lambda m: bool(m["log"]))
     attempt = message["log"][0]
     assert attempt["error"] == "DeadlineExceeded: no full answer in 1 s"
     assert attempt["response_status"] == (200 if body_only else None)
